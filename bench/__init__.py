@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` runs them all (never part of `make test`)."""

@@ -1,0 +1,6 @@
+"""Run every benchmark module in turn."""
+
+from bench import effect_core
+
+if __name__ == "__main__":
+    effect_core.main()

@@ -1,0 +1,3 @@
+"""durable-effect: Effect-native WebSocket rooms for Python."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,114 @@
+"""The `Clock` service: current time and sleeping, with a test clock.
+
+`Clock` is a default service: every runtime has a live clock, so `sleep` and
+`current_time_millis` need nothing in `R`. Provide `Layer.succeed(Clock,
+TestClock())` to control time in tests.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from abc import abstractmethod
+from collections.abc import Mapping
+
+import anyio
+
+from durable_effect.effect._core import Effect, _Async
+from durable_effect.effect.duration import Duration, DurationInput
+from durable_effect.effect.exit import Exit, Success
+from durable_effect.effect.layer import Service
+
+__all__ = ["Clock", "LiveClock", "TestClock", "current_time_millis", "sleep"]
+
+
+class Clock(Service):
+    """Tells the time and sleeps."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def now_ms(self) -> float:
+        """Milliseconds since the Unix epoch."""
+
+    @abstractmethod
+    async def sleep(self, millis: float) -> None:
+        """Wait `millis` milliseconds of this clock's time."""
+
+
+class LiveClock(Clock):
+    """Wall-clock time; sleeps with anyio."""
+
+    __slots__ = ()
+
+    def now_ms(self) -> float:
+        return time.time() * 1_000.0
+
+    async def sleep(self, millis: float) -> None:
+        await anyio.sleep(millis / 1_000.0)
+
+
+class TestClock(Clock):
+    """A clock that only moves when told to (`adjust`, `set_time`)."""
+
+    __slots__ = ("_now", "_seq", "_sleepers")
+
+    def __init__(self, start_ms: float = 0.0) -> None:
+        self._now = start_ms
+        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._seq = 0
+
+    def now_ms(self) -> float:
+        return self._now
+
+    async def sleep(self, millis: float) -> None:
+        if millis <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        self._seq += 1
+        heapq.heappush(self._sleepers, (self._now + millis, self._seq, event))
+        await event.wait()
+
+    def set_time(self, now_ms: float) -> None:
+        """Move the clock to `now_ms` and wake every sleeper that is due."""
+        self._now = max(self._now, now_ms)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            heapq.heappop(self._sleepers)[2].set()
+
+    def adjust(self, duration: DurationInput) -> Effect[None]:
+        """Move time forward and let woken sleepers run before succeeding."""
+        millis = Duration.decode(duration).millis
+
+        async def run(_: Mapping[type, object]) -> Exit[None, object]:
+            self.set_time(self._now + millis)
+            await anyio.wait_all_tasks_blocked()
+            return Success(None)
+
+        return _Async(run)
+
+
+def sleep(duration: DurationInput) -> Effect[None]:
+    """Wait for `duration` on the `Clock` in scope."""
+    millis = Duration.decode(duration).millis
+
+    async def run(services: Mapping[type, object]) -> Exit[None, object]:
+        clock = services.get(Clock)
+        await (clock.sleep(millis) if isinstance(clock, Clock) else anyio.sleep(millis / 1_000.0))
+        return Success(None)
+
+    return _Async(run)
+
+
+def current_time_millis() -> Effect[float]:
+    """The current time of the `Clock` in scope, in epoch milliseconds."""
+    from durable_effect.effect._core import SERVICES
+
+    return SERVICES.map(_now)
+
+
+def _now(services: Mapping[type, object]) -> float:
+    clock = services.get(Clock)
+    return clock.now_ms() if isinstance(clock, Clock) else time.time() * 1_000.0
+
+
