@@ -1,0 +1,1 @@
+"""The chat room of the seed's Quick start, ported to Python."""

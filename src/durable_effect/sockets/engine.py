@@ -1,0 +1,659 @@
+"""The room engine: every room semantic, written once, for every host.
+
+An `Instance` is one (room, id). Its entry points (`upgrade`, `message`,
+`closed`, `send_event`, `fire_alarm`, …) run one at a time in arrival order
+under a lock (Durable Object input-gate semantics). Handler runs write
+storage as one transaction, committed when the handler completes; a run that
+fails leaves the stored state exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Never
+
+import anyio
+from pydantic import BaseModel, ValidationError
+
+from durable_effect.effect import (
+    Cause,
+    Die,
+    Duration,
+    DurationInput,
+    Effect,
+    Fail,
+    Failure,
+    Layer,
+    Success,
+    TaggedError,
+    suspend,
+)
+from durable_effect.effect._core import _Async, _Fail, _Succeed, _Sync
+from durable_effect.effect._runtime import DEFAULT_SERVICES, run_loop
+from durable_effect.sockets.connection import Connection, ConnectionInfo
+from durable_effect.sockets.ctx import RoomCtx
+from durable_effect.sockets.errors import (
+    AttachmentTooLargeError,
+    BroadcastError,
+    PurgeSignal,
+    RoomError,
+    RoomExecutionError,
+    RoomValidationError,
+    SendError,
+    SystemFailure,
+    UpgradeError,
+)
+from durable_effect.sockets.host import HostSocket, InstanceHost
+from durable_effect.sockets.registry import Handler, HandlerResult, RoomHandlers, SocketConfig
+from durable_effect.sockets.room import WebSocketRoom
+from durable_effect.sockets.schema import TaggedStruct
+
+if TYPE_CHECKING:
+    from durable_effect.sockets.api import SocketClient, UpgradeOpts
+
+__all__ = [
+    "ALARM_MAX_RETRIES",
+    "DEFAULT_ATTACHMENT_CAP",
+    "DEFAULT_MAX_FRAME_BYTES",
+    "MAX_ATTACHMENT_CAP",
+    "MAX_TAG_LENGTH",
+    "MAX_TAGS",
+    "Engine",
+    "EngineOptions",
+    "Instance",
+    "alarm_backoff_ms",
+]
+
+log = logging.getLogger("durable_effect.sockets")
+
+# One source of truth for every limit and storage key, used by every host.
+DEFAULT_ATTACHMENT_CAP = 2_048
+MAX_ATTACHMENT_CAP = 16_384
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 256
+DEFAULT_MAX_FRAME_BYTES = 1 << 20
+ALARM_MAX_RETRIES = 6
+STATE_KEY = "state"
+IDENTITY_KEY = "__identity__"
+
+CLOSE_NORMAL = 1000
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_SERVICE_RESTART = 1012
+
+
+def alarm_backoff_ms(retry: int) -> float:
+    """Delay before alarm retry number `retry` (1-based): 2 s, 4 s, 8 s, …"""
+    return 2_000.0 * float(2 ** max(retry - 1, 0))
+
+
+class EngineOptions(BaseModel):
+    """Limits an engine enforces; hosts may lower or raise them within the platform's."""
+
+    attachment_cap: int = DEFAULT_ATTACHMENT_CAP
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+
+    def model_post_init(self, __context: object) -> None:
+        if not 1 <= self.attachment_cap <= MAX_ATTACHMENT_CAP:
+            raise ValueError(f"attachment_cap must be in 1..{MAX_ATTACHMENT_CAP}")
+        if self.max_frame_bytes < 1:
+            raise ValueError("max_frame_bytes must be positive")
+
+
+class Engine:
+    """The rooms of one config, with the services handlers run with."""
+
+    def __init__(
+        self,
+        config: SocketConfig,
+        *,
+        client: Callable[[], SocketClient],
+        services: Mapping[type, object] | None = None,
+        options: EngineOptions | None = None,
+        layer: Layer[object, object, object] | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options or EngineOptions()
+        self.services: Mapping[type, object] = {**DEFAULT_SERVICES, **(services or {})}
+        self._client = client
+        self._layer = layer
+
+    async def handler_services(self) -> Success[Mapping[type, object]] | Failure[object]:
+        """The services handlers run with; the runtime layer is built once, on first use."""
+        if self._layer is not None:
+            built = await run_loop(self._layer.build({}), self.services)
+            if isinstance(built, Failure):
+                return built
+            self.services = {**self.services, **built.value}
+            self._layer = None
+        return Success(self.services)
+
+    def client(self) -> SocketClient:
+        return self._client()
+
+    def instance(self, room_name: str, id: str, host: InstanceHost) -> Instance:
+        """A fresh in-memory instance over `host` (connections rehydrate lazily)."""
+        room = self.config.room(room_name)
+        return Instance(self, room, self.config.handlers[room_name], id, host)
+
+
+class _Run:
+    """One handler run's pending storage writes and deferred closes."""
+
+    __slots__ = ("closes", "deletes", "puts")
+
+    def __init__(self) -> None:
+        self.puts: dict[str, str] = {}
+        self.deletes: set[str] = set()
+        self.closes: list[Connection[Any, Any]] = []
+
+
+AnyConnection = Connection[BaseModel, TaggedStruct]
+
+
+class Instance:
+    """One (room, id): its live connections and serialized handler runs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        room: WebSocketRoom[BaseModel, BaseModel, TaggedStruct, TaggedStruct],
+        handlers: RoomHandlers[BaseModel, BaseModel, TaggedStruct, TaggedStruct],
+        id: str,
+        host: InstanceHost,
+    ) -> None:
+        self.engine = engine
+        self.room = room
+        self.handlers = handlers
+        self.id = id
+        self.host = host
+        self.lock = anyio.Lock()
+        self._connections: dict[int, AnyConnection] = {}
+        self._hydrated = False
+        self._identity_stored = False
+        self._run: _Run | None = None
+        self._closed_sockets: set[int] = set()
+        self._pending_closes: list[AnyConnection] = []
+
+    # -- connections ---------------------------------------------------------------
+
+    def live_connections(self) -> list[AnyConnection]:
+        return list(self._connections.values())
+
+    def _hydrate(self) -> None:
+        """Rebuild connections from the host's sockets and their attachments."""
+        if self._hydrated:
+            return
+        self._hydrated = True
+        for socket in self.host.sockets():
+            if id(socket) in self._connections:
+                continue
+            conn = self._from_attachment(socket)
+            if conn is not None:
+                self._connections[id(socket)] = conn
+
+    def _from_attachment(self, socket: HostSocket) -> AnyConnection | None:
+        raw = socket.attachment()
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            state = self.room.connection.model_validate(data["state"])
+            return Connection(str(data["id"]), tuple(data["tags"]), state, socket, self)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("room %s/%s: unreadable attachment, closing socket: %s", self.room.name, self.id, exc)
+            socket.close(CLOSE_INTERNAL_ERROR, "unreadable attachment")
+            return None
+
+    def connection_for(self, socket: HostSocket) -> AnyConnection | None:
+        self._hydrate()
+        conn = self._connections.get(id(socket))
+        if conn is None and id(socket) not in self._closed_sockets:
+            conn = self._from_attachment(socket)
+            if conn is not None:
+                self._connections[id(socket)] = conn
+        return conn
+
+    def _encode_attachment(self, conn_id: str, tags: tuple[str, ...], state: BaseModel) -> str:
+        payload = {"id": conn_id, "tags": list(tags), "state": state.model_dump(mode="json", by_alias=True)}
+        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        size = len(data.encode())
+        if size > self.engine.options.attachment_cap:
+            raise AttachmentTooLargeError(size, self.engine.options.attachment_cap)
+        return data
+
+    # -- entry points (called by hosts) --------------------------------------------------
+
+    async def upgrade(self, opts: UpgradeOpts[BaseModel], accept: Callable[[list[str]], HostSocket]) -> AnyConnection:
+        """Validate, accept the socket, run on_connect. Raises `UpgradeError`."""
+        init = opts.connection
+        conn_id = init.id if init.id is not None else str(uuid.uuid4())
+        tags = _check_tags(conn_id, init.tags)
+        state = _validate_model(self.room.connection, init.initial_state, UpgradeError, "initial_state")
+        try:
+            attachment = self._encode_attachment(conn_id, tags, state)
+        except AttachmentTooLargeError as exc:
+            raise UpgradeError(f"connection state is {exc.size} bytes; the cap is {exc.limit}", 400) from None
+        async with self.lock:
+            self._hydrate()
+            await self._store_identity()
+            existing = [c for c in self._connections.values() if c.id == conn_id and c.socket.is_open()]
+            if existing and opts.on_duplicate == "reject":
+                raise UpgradeError(f"connection id {conn_id!r} is already connected", 409)
+            if existing and opts.on_duplicate == "replace":
+                for old in existing:
+                    old.socket.close(CLOSE_SERVICE_RESTART, "replaced by a new connection")
+                    await self._finish_close(old)
+            socket = accept(list(tags))
+            socket.set_attachment(attachment)
+            conn: AnyConnection = Connection(conn_id, tags, state, socket, self, meta=dict(init.meta or {}))
+            self._connections[id(socket)] = conn
+            handler = self.handlers.on_connect
+            if handler is not None:
+                outcome = await self._execute(handler, (RoomCtx(self, conn),), conn)
+                if isinstance(outcome, Failure):
+                    self._connections.pop(id(socket), None)
+                    self._closed_sockets.add(id(socket))
+                    socket.close(CLOSE_INTERNAL_ERROR, "on_connect failed")
+                    raise UpgradeError(f"on_connect failed: {_describe(outcome.cause)}", 500)
+            conn.meta = None
+            await self._flush_closes()
+            return conn
+
+    async def message(self, socket: HostSocket, data: str | bytes) -> None:
+        """An inbound frame. Never raises: bad frames go to on_decode_error or the log."""
+        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        async with self.lock:
+            conn = self.connection_for(socket)
+            if conn is None:
+                return
+            if size > self.engine.options.max_frame_bytes:
+                socket.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
+                await self._finish_close(conn)
+                return
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+            try:
+                event = self.room.event.validate_json(data)
+            except (ValidationError, ValueError) as exc:
+                await self._decode_error(conn, text, exc)
+                return
+            handler = self.handlers.on_event
+            if handler is not None:
+                outcome = await self._execute(handler, (RoomCtx(self, conn), event), conn)
+                if isinstance(outcome, Failure):
+                    log.error("room %s/%s: on_event failed: %s", self.room.name, self.id, _describe(outcome.cause))
+            await self._flush_closes()
+
+    async def closed(self, socket: HostSocket, code: int, reason: str) -> None:
+        """The peer closed (or the socket errored): run on_close once."""
+        async with self.lock:
+            conn = self.connection_for(socket)
+            if conn is None:
+                return
+            if socket.is_open():
+                socket.close(code if _may_echo(code) else CLOSE_NORMAL, reason)
+            await self._finish_close(conn)
+            await self._flush_closes()
+
+    async def send_event(self, value: object) -> None:
+        """Direct-API event: validate, run on_event with no connection; raise its failure."""
+        event = _validate_member(self.room.event, value)
+        async with self.lock:
+            self._hydrate()
+            await self._store_identity()
+            handler = self.handlers.on_event
+            if handler is None:
+                return
+            outcome = await self._execute(handler, (RoomCtx(self, None), event), None)
+            await self._flush_closes()
+            _raise_outcome(outcome)
+
+    async def get_state(self) -> BaseModel | None:
+        async with self.lock:
+            return await self._load_state()
+
+    async def get_connections(self, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
+        async with self.lock:
+            self._hydrate()
+            return [c.info() for c in self._connections.values() if c.is_open() and (tag is None or tag in c.tags)]
+
+    async def broadcast_direct(self, value: object) -> None:
+        msg = _validate_member(self.room.broadcast, value)
+        async with self.lock:
+            self._hydrate()
+            self._broadcast_now(msg, None, None, None)
+
+    async def fire_alarm(self, retry_count: int = 0, *, direct: bool = False) -> bool:
+        """Run on_alarm. Returns True on success; a direct call raises the failure."""
+        async with self.lock:
+            self._hydrate()
+            await self._store_identity()
+            handler = self.handlers.on_alarm
+            if handler is None:
+                return True
+            failure = (
+                SystemFailure(f"alarm retry {retry_count} after a failure", retry_count) if retry_count > 0 else None
+            )
+            outcome = await self._execute(handler, (RoomCtx(self, None, failure),), None)
+            await self._flush_closes()
+            if direct:
+                _raise_outcome(outcome)
+            if isinstance(outcome, Failure):
+                log.error("room %s/%s: on_alarm failed: %s", self.room.name, self.id, _describe(outcome.cause))
+                return False
+            return True
+
+    # -- running handlers ------------------------------------------------------------------
+
+    async def _execute(
+        self, channel: Handler[Any], args: tuple[Any, ...], conn: AnyConnection | None
+    ) -> Success[object] | Failure[object]:
+        """Run a handler (and its on_error) as one storage transaction."""
+        run = _Run()
+        self._run = run
+        try:
+            outcome = await self._run_handler(channel.handler, args)
+            if isinstance(outcome, Failure) and not _is_purge(outcome.cause):
+                if channel.on_error is not None:
+                    err = _error_of(outcome.cause)
+                    outcome = await self._run_handler(channel.on_error, (args[0], err))
+            if isinstance(outcome, Failure) and _is_purge(outcome.cause):
+                await self._do_purge()
+                return Success(None)
+            if isinstance(outcome, Success) and (run.puts or run.deletes):
+                await self.host.commit(run.puts, run.deletes)
+            return outcome
+        finally:
+            self._run = None
+            self._pending_closes.extend(run.closes)
+
+    async def _run_handler(
+        self, fn: Callable[..., HandlerResult], args: tuple[Any, ...]
+    ) -> Success[object] | Failure[object]:
+        try:
+            eff = self.handlers.wrap(fn(*args))
+        except Exception as exc:
+            return Failure(Die(exc))
+        if not isinstance(eff, Effect):
+            return Failure(Die(TypeError(f"a handler must return an Effect, got {type(eff).__name__}")))
+        services = await self.engine.handler_services()
+        if isinstance(services, Failure):
+            return services
+        result: Success[object] | Failure[object] = await run_loop(eff, services.value)
+        return result
+
+    async def _decode_error(self, conn: AnyConnection, raw: str, exc: Exception) -> None:
+        fn = self.handlers.on_decode_error
+        if fn is None:
+            log.warning("room %s/%s: undecodable frame from %s: %s", self.room.name, self.id, conn.id, exc)
+            return
+        outcome = await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc), conn)
+        if isinstance(outcome, Failure):
+            log.error("room %s/%s: on_decode_error failed: %s", self.room.name, self.id, _describe(outcome.cause))
+
+    async def _finish_close(self, conn: AnyConnection) -> None:
+        """Forget the connection and run on_close once."""
+        key = id(conn.socket)
+        if self._connections.pop(key, None) is None:
+            return
+        self._closed_sockets.add(key)
+        handler = self.handlers.on_close
+        if handler is not None:
+            outcome = await self._execute(handler, (RoomCtx(self, conn),), conn)
+            if isinstance(outcome, Failure):
+                log.error("room %s/%s: on_close failed: %s", self.room.name, self.id, _describe(outcome.cause))
+
+    async def _flush_closes(self) -> None:
+        while self._pending_closes:
+            pending, self._pending_closes = self._pending_closes, []
+            for conn in pending:
+                await self._finish_close(conn)
+
+    async def _store_identity(self) -> None:
+        if self._identity_stored:
+            return
+        self._identity_stored = True
+        if await self.host.load(IDENTITY_KEY) is None:
+            identity = json.dumps({"room": self.room.name, "id": self.id})
+            await self.host.commit({IDENTITY_KEY: identity}, ())
+
+    async def _load_state(self) -> BaseModel | None:
+        run = self._run
+        if run is not None:
+            if STATE_KEY in run.puts:
+                return self.room.state.model_validate_json(run.puts[STATE_KEY])
+            if STATE_KEY in run.deletes:
+                return None
+        raw = await self.host.load(STATE_KEY)
+        return None if raw is None else self.room.state.model_validate_json(raw)
+
+    async def _do_purge(self) -> None:
+        await self.host.delete_all()
+        await self.host.delete_alarm()
+        self._identity_stored = False
+
+    # -- ctx operations (as effects) --------------------------------------------------------
+
+    def recall(self) -> Effect[Any, RoomError]:
+        async def run(_: Mapping[type, object]) -> Success[Any] | Failure[RoomError]:
+            try:
+                return Success(await self._load_state())
+            except (ValidationError, ValueError) as exc:
+                return Failure(Fail(RoomError(f"stored state does not match the state schema: {exc}")))
+
+        return _Async(run)
+
+    def save(self, state: BaseModel) -> Effect[None, RoomError]:
+        def run() -> Effect[None, RoomError]:
+            try:
+                model = _validate_model(self.room.state, state, RoomError, "state")
+            except RoomError as exc:
+                return _Fail(Fail(exc))
+            self._write(STATE_KEY, model.model_dump_json(by_alias=True))
+            return _Succeed(None)
+
+        return suspend(run)
+
+    def update(self, f: Callable[[Any], Any]) -> Effect[None, RoomError]:
+        return self.recall().flat_map(lambda s: _Succeed(None) if s is None else self.save(f(s)))
+
+    def _write(self, key: str, value: str) -> None:
+        run = self._run
+        if run is None:
+            raise RuntimeError("room storage can only be written while a handler runs")
+        run.puts[key] = value
+        run.deletes.discard(key)
+
+    def send_to(self, conn: Connection[Any, Any], msg: TaggedStruct) -> Effect[None, SendError]:
+        def run() -> Effect[None, SendError]:
+            _check_member(self.room.broadcast, msg)
+            err = _send(conn, msg.to_json())
+            return _Succeed(None) if err is None else _Fail(Fail(err))
+
+        return suspend(run)
+
+    def set_connection_state(
+        self, conn: Connection[Any, Any], state: BaseModel
+    ) -> Effect[None, AttachmentTooLargeError | RoomValidationError]:
+        def run() -> Effect[None, AttachmentTooLargeError | RoomValidationError]:
+            try:
+                model = _validate_model(self.room.connection, state, RoomValidationError, "connection state")
+                data = self._encode_attachment(conn.id, conn.tags, model)
+            except (AttachmentTooLargeError, RoomValidationError) as exc:
+                return _Fail(Fail(exc))
+            conn.socket.set_attachment(data)
+            conn.state = model
+            return _Succeed(None)
+
+        return suspend(run)
+
+    def close_connection(self, conn: Connection[Any, Any], code: int, reason: str) -> Effect[None]:
+        def run() -> None:
+            if conn.socket.is_open():
+                conn.socket.close(code, reason)
+            if self._run is not None:
+                self._run.closes.append(conn)
+            else:
+                self._pending_closes.append(conn)
+
+        return _Sync(run)
+
+    def broadcast(
+        self,
+        msg: TaggedStruct,
+        *,
+        except_: Connection[Any, Any] | Sequence[Connection[Any, Any]] | None,
+        tag: str | None,
+        to: Sequence[Connection[Any, Any]] | None,
+    ) -> Effect[None, BroadcastError]:
+        def run() -> Effect[None, BroadcastError]:
+            _check_member(self.room.broadcast, msg)
+            err = self._broadcast_now(msg, except_, tag, to)
+            return _Succeed(None) if err is None else _Fail(Fail(err))
+
+        return suspend(run)
+
+    def _broadcast_now(
+        self,
+        msg: TaggedStruct,
+        except_: Connection[Any, Any] | Sequence[Connection[Any, Any]] | None,
+        tag: str | None,
+        to: Sequence[Connection[Any, Any]] | None,
+    ) -> BroadcastError | None:
+        frame = msg.to_json()
+        targets: Sequence[Connection[Any, Any]] = to if to is not None else list(self._connections.values())
+        if except_ is None:
+            skip: set[int] = set()
+        elif isinstance(except_, Connection):
+            skip = {id(except_.socket)}
+        else:
+            skip = {id(c.socket) for c in except_}
+        failures: list[SendError] = []
+        delivered = 0
+        for conn in targets:
+            socket = conn.socket
+            if id(socket) in skip or (tag is not None and tag not in conn.tags) or not socket.is_open():
+                continue
+            try:
+                socket.send(frame)
+                delivered += 1
+            except Exception as exc:
+                failures.append(SendError(conn.id, f"send failed: {exc}"))
+        return BroadcastError(failures, delivered) if failures else None
+
+    def schedule_in(self, duration: DurationInput) -> Effect[None, RoomError]:
+        try:
+            millis = Duration.decode(duration).millis
+        except ValueError as exc:
+            return _Fail(Fail(RoomError(str(exc))))
+        return self._alarm_op(lambda: self.host.set_alarm(self.host.now_ms() + millis))
+
+    def schedule_at(self, when: datetime | float) -> Effect[None, RoomError]:
+        at = when.timestamp() * 1_000.0 if isinstance(when, datetime) else float(when)
+        return self._alarm_op(lambda: self.host.set_alarm(at))
+
+    def cancel_schedule(self) -> Effect[None, RoomError]:
+        return self._alarm_op(self.host.delete_alarm)
+
+    def next_alarm(self) -> Effect[float | None, RoomError]:
+        return self._alarm_op(self.host.get_alarm)
+
+    def _alarm_op(self, op: Callable[[], Any]) -> Effect[Any, RoomError]:
+        async def run(_: Mapping[type, object]) -> Success[Any] | Failure[RoomError]:
+            try:
+                return Success(await op())
+            except Exception as exc:
+                return Failure(Fail(RoomError(f"alarm operation failed: {exc}")))
+
+        return _Async(run)
+
+    def purge(self) -> Effect[Never, PurgeSignal]:
+        return _Fail(Fail(PurgeSignal()))
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _send(conn: Connection[Any, Any], frame: str) -> SendError | None:
+    if not conn.socket.is_open():
+        return SendError(conn.id, "the socket is not open")
+    try:
+        conn.socket.send(frame)
+    except Exception as exc:
+        return SendError(conn.id, f"send failed: {exc}")
+    return None
+
+
+def _check_tags(conn_id: str, tags: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(tags, str):
+        raise UpgradeError("tags must be a list of strings, not one string", 400)
+    all_tags = (conn_id, *tags)
+    if len(all_tags) > MAX_TAGS:
+        raise UpgradeError(f"at most {MAX_TAGS} tags per connection (the id counts as one), got {len(all_tags)}", 400)
+    for t in all_tags:
+        if not isinstance(t, str) or not 1 <= len(t) <= MAX_TAG_LENGTH:
+            raise UpgradeError(f"each tag (and the id) must be 1..{MAX_TAG_LENGTH} characters: {t!r}", 400)
+    return tuple(tags)
+
+
+def _validate_model(model: type[BaseModel], value: object, error: type[TaggedError], label: str) -> BaseModel:
+    if type(value) is model:
+        assert isinstance(value, BaseModel)
+        return value
+    try:
+        data = value.model_dump() if isinstance(value, BaseModel) else value
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(f"{label} does not match {model.__name__}: {exc}") from None
+
+
+def _validate_member(schema: Any, value: object) -> TaggedStruct:
+    try:
+        result: TaggedStruct = schema.validate(value)
+        return result
+    except ValidationError as exc:
+        raise RoomValidationError(f"not a valid message for {schema!r}: {exc}", repr(value)[:200]) from None
+
+
+def _check_member(schema: Any, msg: object) -> None:
+    if not schema.is_member(msg):
+        raise TypeError(f"{msg!r} is not a member of {schema!r}")
+
+
+def _may_echo(code: int) -> bool:
+    return code not in (1005, 1006, 1015) and 1000 <= code <= 4999
+
+
+def _is_purge(cause: Cause[object]) -> bool:
+    return isinstance(cause, Fail) and isinstance(cause.error, PurgeSignal)
+
+
+def _error_of(cause: Cause[object]) -> object:
+    failures = cause.failures()
+    if failures:
+        return failures[0]
+    return cause.squash()
+
+
+def _describe(cause: Cause[object]) -> str:
+    return cause.pretty().splitlines()[0] if cause.pretty() else "unknown failure"
+
+
+def _raise_outcome(outcome: Success[object] | Failure[object]) -> None:
+    if isinstance(outcome, Success):
+        return
+    cause = outcome.cause
+    failures = cause.failures()
+    if failures:
+        err = failures[0]
+        if isinstance(err, RoomError | RoomValidationError | RoomExecutionError):
+            raise err
+        raise RoomExecutionError(f"handler failed with {err!r}", err if isinstance(err, BaseException) else None)
+    if cause.is_interrupted_only():
+        raise RoomExecutionError("handler was interrupted")
+    defect = cause.squash()
+    raise RoomExecutionError(f"handler raised {defect!r}", defect)

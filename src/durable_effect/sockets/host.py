@@ -1,0 +1,69 @@
+"""The host port: the little a host gives the engine for one room instance.
+
+A host moves bytes and stores values; it never decides room semantics. The
+engine (`engine.py`) drives every host through these two protocols, so the
+same contract suite runs against the in-memory, Cloudflare and server hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
+
+__all__ = ["HostSocket", "InstanceHost"]
+
+
+class HostSocket(Protocol):
+    """One accepted WebSocket of an instance."""
+
+    def is_open(self) -> bool:
+        """True while frames can be sent (not closing or closed)."""
+        ...
+
+    def send(self, frame: str) -> None:
+        """Send one text frame; raise if the socket cannot take it."""
+        ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Start (or answer) the close handshake."""
+        ...
+
+    def attachment(self) -> str | None:
+        """The serialized attachment, kept across hibernation."""
+        ...
+
+    def set_attachment(self, data: str) -> None:
+        """Replace the serialized attachment."""
+        ...
+
+
+class InstanceHost(Protocol):
+    """Storage, alarm, clock and sockets of one (room, id) instance."""
+
+    async def load(self, key: str) -> str | None:
+        """The stored value of `key`, or None."""
+        ...
+
+    async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
+        """Write one handler run's changes together."""
+        ...
+
+    async def delete_all(self) -> None:
+        """Delete every stored key of the instance (not the alarm)."""
+        ...
+
+    async def get_alarm(self) -> float | None:
+        """The scheduled alarm time in epoch ms, or None."""
+        ...
+
+    async def set_alarm(self, at_ms: float) -> None: ...
+
+    async def delete_alarm(self) -> None: ...
+
+    def now_ms(self) -> float:
+        """The host's clock, epoch ms."""
+        ...
+
+    def sockets(self) -> Sequence[HostSocket]:
+        """Every accepted socket of the instance that is not closed."""
+        ...
