@@ -1,6 +1,7 @@
 """Run every benchmark module in turn."""
 
-from bench import effect_core
+from bench import effect_core, rooms
 
 if __name__ == "__main__":
     effect_core.main()
+    rooms.main()

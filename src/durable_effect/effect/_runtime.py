@@ -4,8 +4,8 @@
 running generators, fold handlers, finalizers, service scopes) go on a list
 used as a stack, so a chain of a million steps or a generator that yields a
 million times needs no Python stack. The only awaits are the ones an `_Async`
-node asks for, so `run_sync` can drive the same coroutine by hand and report
-an effect that really needed to wait.
+node asks for, so `run_sync` drives the same coroutine by hand, with every
+`_Async` node turned into the defect `AsyncEffectInSyncRun`.
 """
 
 from __future__ import annotations
@@ -20,20 +20,19 @@ from durable_effect.effect._core import (
     OP_ASYNC,
     OP_ENSURING,
     OP_FAIL,
-    OP_FLAT_MAP,
     OP_FOLD,
     OP_GEN,
     OP_LOCALLY,
-    OP_MAP,
     OP_PROVIDE,
     OP_SERVICE,
     OP_SERVICES,
-    OP_SUCCEED,
     OP_SUSPEND,
     OP_SYNC,
     Effect,
     _FlatMap,
     _Locally,
+    _Map,
+    _Succeed,
 )
 from durable_effect.effect.cause import Cause, Die, Interrupt, Sequential
 from durable_effect.effect.clock import Clock, LiveClock
@@ -85,18 +84,28 @@ class _Resume:
         self.cause = cause
 
 
-async def run_loop(root: Effect[Any, Any, Any], services: Mapping[type, object]) -> Exit[Any, Any]:
+async def run_loop(
+    root: Effect[Any, Any, Any], services: Mapping[type, object], *, sync_only: bool = False
+) -> Exit[Any, Any]:
     """Interpret `root` with `services` in scope and return its `Exit`.
 
     Interruption (anyio cancellation) while awaiting unwinds the stack, runs
-    finalizers shielded from the cancellation, then re-raises it.
+    finalizers shielded from the cancellation, then re-raises it. With
+    `sync_only` (for `run_sync`) an async node is the defect
+    `AsyncEffectInSyncRun` instead of an await, so the loop never suspends.
     """
     stack: list[Any] = []
+    push = stack.append
+    pop = stack.pop
     cur: Any = root
     value: Any = None
     cause: Cause[Any] | None = None
     cancelled: BaseException | None = None
+    # Locals: the hot loop compares types by identity instead of reading `_op`.
     gen_type = GeneratorType
+    succeed_type = _Succeed
+    flat_map_type = _FlatMap
+    map_type = _Map
 
     while True:
         try:
@@ -104,22 +113,28 @@ async def run_loop(root: Effect[Any, Any, Any], services: Mapping[type, object])
                 while True:
                     # Evaluate `cur` down to a value, pushing continuations.
                     while cur is not None:
-                        op = cur._op
-                        if op == OP_SUCCEED:
+                        ctype = type(cur)
+                        if ctype is flat_map_type or ctype is map_type:
+                            push(cur)
+                            cur = cur.first
+                            continue
+                        if ctype is succeed_type:
                             value = cur.value
                             cur = None
-                        elif op == OP_FLAT_MAP or op == OP_MAP or op == OP_FOLD or op == OP_ENSURING:
-                            stack.append(cur)
-                            cur = cur.first
-                        elif op == OP_GEN:
+                            continue
+                        op = cur._op
+                        if op == OP_GEN:
                             g = cur.fn(*cur.args, **cur.kwargs)
-                            stack.append(g)
                             try:
                                 cur = g.send(None)
                             except StopIteration as stop:
-                                stack.pop()
                                 value = stop.value
                                 cur = None
+                            else:
+                                push(g)
+                        elif op == OP_FOLD or op == OP_ENSURING:
+                            push(cur)
+                            cur = cur.first
                         elif op == OP_SYNC:
                             value = cur.thunk()
                             cur = None
@@ -136,6 +151,10 @@ async def run_loop(root: Effect[Any, Any, Any], services: Mapping[type, object])
                                 ) from None
                             cur = None
                         elif op == OP_ASYNC:
+                            if sync_only:
+                                raise AsyncEffectInSyncRun(
+                                    "the effect has to wait (promise, sleep, timeout, ...); run it with run_promise"
+                                )
                             ex = await cur.run(services)
                             cur = None
                             if type(ex) is Success:
@@ -146,7 +165,7 @@ async def run_loop(root: Effect[Any, Any, Any], services: Mapping[type, object])
                         elif op == OP_SUSPEND:
                             cur = cur.thunk()
                         elif op == OP_LOCALLY:
-                            stack.append(_Restore(services))
+                            push(_Restore(services))
                             services = {**services, **cur.services}
                             cur = cur.first
                         elif op == OP_PROVIDE:
@@ -161,30 +180,35 @@ async def run_loop(root: Effect[Any, Any, Any], services: Mapping[type, object])
 
                     # Continue with `value`: pop frames until one yields a new effect.
                     while stack:
-                        frame = stack[-1]
-                        if type(frame) is gen_type:
+                        frame = pop()
+                        ftype = type(frame)
+                        if ftype is flat_map_type:
+                            cur = frame.f(value)
+                            if type(cur) is succeed_type:
+                                # Already a value: stay in this loop, skip the evaluation pass.
+                                value = cur.value
+                                continue
+                            break
+                        if ftype is gen_type:
                             try:
                                 cur = frame.send(value)
                             except StopIteration as stop:
-                                stack.pop()
                                 value = stop.value
                                 continue
+                            push(frame)
                             break
-                        stack.pop()
-                        fop = frame._op
-                        if fop == OP_FLAT_MAP:
-                            cur = frame.f(value)
-                            break
-                        if fop == OP_MAP:
+                        if ftype is map_type:
                             value = frame.f(value)
-                        elif fop == OP_FOLD:
+                            continue
+                        fop = frame._op
+                        if fop == OP_FOLD:
                             if frame.on_success is not None:
                                 cur = frame.on_success(value)
                                 break
                         elif fop == _OP_RESTORE:
                             services = frame.services
                         elif fop == OP_ENSURING:
-                            stack.append(_Resume(value, None))
+                            push(_Resume(value, None))
                             cur = frame.finalizer
                             break
                         elif fop == _OP_RESUME:
@@ -201,15 +225,16 @@ async def run_loop(root: Effect[Any, Any, Any], services: Mapping[type, object])
 
             # Unwind a failure: close generators, restore scopes, find a handler.
             while stack:
-                frame = stack.pop()
+                frame = pop()
                 if type(frame) is gen_type:
                     frame.close()
                     continue
                 fop = frame._op
                 if fop == OP_FOLD:
                     if cancelled is None or not cause.is_interrupted():
-                        cur = frame.on_failure(cause)
-                        cause = None
+                        # The handler owns the cause now: if it raises, that alone is the defect.
+                        handled, cause = cause, None
+                        cur = frame.on_failure(handled)
                         break
                 elif fop == _OP_RESTORE:
                     services = frame.services
@@ -220,7 +245,7 @@ async def run_loop(root: Effect[Any, Any, Any], services: Mapping[type, object])
                         if type(fin) is Failure:
                             cause = Sequential(cause, fin.cause)
                     else:
-                        stack.append(_Resume(None, cause))
+                        push(_Resume(None, cause))
                         cur = frame.finalizer
                         cause = None
                         break
@@ -264,12 +289,17 @@ def _drive_sync(coro: Coroutine[Any, Any, Exit[A, Any]]) -> Exit[A, Any]:
         result: Exit[A, Any] = stop.value
         return result
     coro.close()
-    return Failure(Die(AsyncEffectInSyncRun("the effect awaited something; run it with run_promise")))
+    raise AssertionError("run_loop(sync_only=True) never suspends")  # pragma: no cover
 
 
 def run_sync_exit(eff: Effect[A, object, Never]) -> Exit[A, object]:
-    """Run an effect that needs no services and never waits; give its `Exit`."""
-    return _drive_sync(run_loop(eff, DEFAULT_SERVICES))
+    """Run an effect that needs no services and never waits; give its `Exit`.
+
+    An effect that has to wait (`promise`, `sleep`, `timeout`, concurrent
+    `all`, ...) fails with the defect `AsyncEffectInSyncRun`; its finalizers
+    still run (and fail the same way if they wait too).
+    """
+    return _drive_sync(run_loop(eff, DEFAULT_SERVICES, sync_only=True))
 
 
 def run_sync(eff: Effect[A, object, Never]) -> A:

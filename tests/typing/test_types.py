@@ -1,0 +1,117 @@
+"""The types users see: mypy --strict over the user code in this folder.
+
+`good_usage.py` must type-check and reveal exactly the types its `# N:`
+comments promise; `planted_mistakes.py` and `known_gaps.py` must get exactly
+the errors their `# E: <code>` comments name, on those lines and no others.
+mypy runs once, over all three files, without the `durable_effect.mypy`
+plugin: the library's own annotations are what is tested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mypy import api
+
+HERE = Path(__file__).parent
+SRC = HERE.parent.parent / "src"
+GOOD = "good_usage.py"
+PLANTED = "planted_mistakes.py"
+GAPS = "known_gaps.py"
+
+# `path:line: error: message  [code]` as printed with --no-pretty --hide-error-context.
+_REPORT = re.compile(
+    r"^(?P<path>.+?):(?P<line>\d+): (?P<severity>error|note): (?P<message>.*?)(?:  \[(?P<code>[a-z-]+)\])?$"
+)
+# A mark is a comment ending a line of code: `reveal_type(x)  # N: Revealed type is "int"`.
+_NOTE_MARK = re.compile(r"\S\s+# N: (?P<note>.+?)\s*$")
+_ERROR_MARK = re.compile(r"\S\s+# E: (?P<codes>[a-z][a-z-]*(?:, [a-z][a-z-]*)*)\s*$")
+
+
+@dataclass(frozen=True)
+class Report:
+    line: int
+    severity: str
+    message: str
+    code: str | None
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Report]]:
+    """mypy's reports for each file of this folder, by file name."""
+    workdir = tmp_path_factory.mktemp("mypy")
+    config = workdir / "mypy.ini"
+    # Our own config, not the project's: no plugin, nothing excluded.
+    config.write_text(f"[mypy]\nmypy_path = {SRC}\n")
+    stdout, stderr, status = api.run(
+        [
+            "--config-file",
+            str(config),
+            "--cache-dir",
+            str(workdir / "cache"),
+            "--python-version",
+            "3.11",
+            "--strict",
+            "--show-error-codes",
+            "--hide-error-context",
+            "--no-pretty",
+            "--no-color-output",
+            "--no-error-summary",
+            *(str(HERE / name) for name in (GOOD, PLANTED, GAPS)),
+        ]
+    )
+    assert status in (0, 1) and not stderr, f"mypy did not run: exit {status}\n{stderr}{stdout}"
+    by_file: dict[str, list[Report]] = defaultdict(list)
+    for raw in stdout.splitlines():
+        match = _REPORT.match(raw)
+        assert match is not None, f"unexpected mypy output: {raw!r}"
+        by_file[Path(match["path"]).name].append(
+            Report(int(match["line"]), match["severity"], match["message"], match["code"])
+        )
+    return by_file
+
+
+def marks(name: str, pattern: re.Pattern[str]) -> dict[int, str]:
+    """The text captured by `pattern` on each line of the file, by line number."""
+    lines = (HERE / name).read_text().splitlines()
+    found = {number: pattern.search(text) for number, text in enumerate(lines, start=1)}
+    return {number: match.group(1) for number, match in found.items() if match is not None}
+
+
+def test_good_usage_type_checks(reports: dict[str, list[Report]]) -> None:
+    errors = [f"line {r.line}: {r.message}  [{r.code}]" for r in reports[GOOD] if r.severity == "error"]
+    assert errors == []
+
+
+def test_good_usage_reveals_the_promised_types(reports: dict[str, list[Report]]) -> None:
+    promised = marks(GOOD, _NOTE_MARK)
+    assert len(promised) >= 10
+    revealed = {r.line: r.message for r in reports[GOOD] if r.severity == "note"}
+    mismatches = [
+        f"line {number}: promised {promised.get(number)!r}, mypy said {revealed.get(number)!r}"
+        for number in sorted(promised.keys() | revealed.keys())
+        if promised.get(number) != revealed.get(number)
+    ]
+    assert mismatches == []
+
+
+@pytest.mark.parametrize("name", [PLANTED, GAPS])
+def test_errors_exactly_where_marked(reports: dict[str, list[Report]], name: str) -> None:
+    marked = {number: set(codes.split(", ")) for number, codes in marks(name, _ERROR_MARK).items()}
+    assert len(marked) >= (12 if name == PLANTED else 1)
+    found: dict[int, set[str]] = defaultdict(set)
+    messages: dict[int, list[str]] = defaultdict(list)
+    for r in reports[name]:
+        if r.severity == "error":
+            found[r.line].add(r.code or "(no code)")
+            messages[r.line].append(r.message)
+    mismatches = [
+        f"line {number}: marked {sorted(marked.get(number, ()))}, mypy said {sorted(found[number])} {messages[number]}"
+        for number in sorted(marked.keys() | found.keys())
+        if marked.get(number, set()) != found[number]
+    ]
+    assert mismatches == []
