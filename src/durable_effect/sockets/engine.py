@@ -355,6 +355,7 @@ class Instance:
         """Run a handler (and its on_error) as one storage transaction."""
         run = _Run()
         self._run = run
+        self.host.begin()
         try:
             outcome = await self._run_handler(channel.handler, args)
             if isinstance(outcome, Failure) and not _is_purge(outcome.cause):
@@ -363,9 +364,15 @@ class Instance:
                     outcome = await self._run_handler(channel.on_error, (args[0], err))
             if isinstance(outcome, Failure) and _is_purge(outcome.cause):
                 await self._do_purge()
-                return Success(None)
-            if isinstance(outcome, Success) and (run.puts or run.deletes):
+                outcome = Success(None)
+                run.puts.clear()
+                run.deletes.clear()
+            # Commit (or, after a failure, just release held output): the
+            # host sends this run's frames only once its writes are durable.
+            if isinstance(outcome, Success):
                 await self.host.commit(run.puts, run.deletes)
+            else:
+                await self.host.commit({}, ())
             return outcome
         finally:
             self._run = None
@@ -527,23 +534,30 @@ class Instance:
         frame = msg.to_json()
         targets: Sequence[Connection[Any, Any]] = to if to is not None else list(self._connections.values())
         if except_ is None:
-            skip: set[int] = set()
+            excluded: Sequence[Connection[Any, Any]] = ()
         elif isinstance(except_, Connection):
-            skip = {id(except_.socket)}
+            excluded = (except_,)
         else:
-            skip = {id(c.socket) for c in except_}
+            excluded = except_
+        # Filter once, up front, and only when a filter is given: the send
+        # loop below is the per-recipient cost of every broadcast.
+        if excluded or tag is not None:
+            skip = {id(c.socket) for c in excluded}
+            targets = [c for c in targets if id(c.socket) not in skip and (tag is None or tag in c.tags)]
         failures: list[SendError] = []
-        delivered = 0
+        not_open = 0
         for conn in targets:
             socket = conn.socket
-            if id(socket) in skip or (tag is not None and tag not in conn.tags) or not socket.is_open():
+            if not socket.is_open():
+                not_open += 1
                 continue
             try:
                 socket.send(frame)
-                delivered += 1
             except Exception as exc:
                 failures.append(SendError(conn.id, f"send failed: {exc}"))
-        return BroadcastError(failures, delivered) if failures else None
+        if not failures:
+            return None
+        return BroadcastError(failures, len(targets) - not_open - len(failures))
 
     def schedule_in(self, duration: DurationInput) -> Effect[None, RoomError]:
         try:

@@ -44,8 +44,14 @@ class InstanceHost(Protocol):
         """The stored value of `key`, or None."""
         ...
 
+    def begin(self) -> None:
+        """A handler run starts: hold its outgoing frames until `commit`."""
+        ...
+
     async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
-        """Write one handler run's changes together."""
+        """Write one handler run's changes together, then release its frames
+        (Durable Object output-gate semantics). Called after every run, with
+        nothing to write after a failed one."""
         ...
 
     async def delete_all(self) -> None:

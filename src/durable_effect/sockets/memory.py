@@ -87,6 +87,9 @@ class MemoryInstanceHost:
     async def load(self, key: str) -> str | None:
         return self.storage.get(key)
 
+    def begin(self) -> None:
+        """Frames reach a `TestConnection` at once; nothing is held."""
+
     async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
         for key in deletes:
             self.storage.pop(key, None)
