@@ -5,7 +5,9 @@ Enable it in your mypy configuration::
     [tool.mypy]
     plugins = ["durable_effect.mypy"]
 
-Without it the library still type-checks soundly; with it:
+The project's own checks run with it. Without it, mypy types the pipeable
+forms from the pipe's context, which can widen a caught class or a provided
+service to a common base class (see `tests/typing/known_gaps.py`). With it:
 
 - the error class given to `catch_tag` / `catch_tags` types the handler's
   parameter before anything else is inferred, so a `lambda e: ...` handler
@@ -230,21 +232,28 @@ def _pipe_signature(
     Each step is typed without the pipe as context, so a pipeable combinator
     keeps its generic signature and is applied by `_apply_exact`.
     """
+    default = ctx.default_signature
+    fallback = default.fallback if isinstance(default, CallableType) else default.items[0].fallback
     cur = start
     for expr in steps:
-        step = ctx.api.get_expression_type(expr)
+        # Trial typings report nothing; the step's real check comes after.
+        with ctx.api.msg.filter_errors():
+            step = ctx.api.get_expression_type(expr)
         nxt = _apply_exact(step, cur)
         if nxt is None:
+            # Not a union-subtracting step: type it the usual way, with the
+            # value flowing in as context (so lambdas see their parameter).
+            context = CallableType([cur], [ARG_POS], [None], UninhabitedType(), fallback)
+            with ctx.api.msg.filter_errors():
+                step = ctx.api.get_expression_type(expr, context)
             callee = get_proper_type(step)
             if not isinstance(callee, CallableType | Instance | Overloaded):
-                return ctx.default_signature
+                return default
             nxt = ctx.api.expr_checker.check_call(  # type: ignore[attr-defined]  # the checker behind the plugin API
                 callee, [TempNode(cur, context=expr)], [ARG_POS], expr
             )[0]
         cur = nxt
     obj = ctx.api.named_generic_type("builtins.object", [])
-    default = ctx.default_signature
-    fallback = default.fallback if isinstance(default, CallableType) else default.items[0].fallback
     return CallableType([obj] * arity, [ARG_POS] * arity, [None] * arity, cur, fallback)
 
 

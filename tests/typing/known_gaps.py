@@ -70,9 +70,8 @@ def on_any(err: NotFound | Forbidden) -> Effect[int]:
     return succeed(-1)
 
 
-# A service interface with an @abstractmethod cannot be given as `type[S]`.
-rooms_layer = Layer.succeed(Rooms, LiveRooms())  # E: type-abstract
-rooms_access = service(Rooms)  # E: type-abstract
+rooms_layer = Layer.succeed(Rooms, LiveRooms())
+rooms_access = service(Rooms)
 analytics_layer = Layer.succeed(Analytics, Analytics())
 app_layer = Layer.merge(rooms_layer, analytics_layer)
 

@@ -22,6 +22,7 @@ SRC = HERE.parent.parent / "src"
 GOOD = "good_usage.py"
 PLANTED = "planted_mistakes.py"
 GAPS = "known_gaps.py"
+PLUGIN = "plugin_usage.py"
 
 # `path:line: error: message  [code]` as printed with --no-pretty --hide-error-context.
 _REPORT = re.compile(
@@ -43,10 +44,17 @@ class Report:
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Report]]:
     """mypy's reports for each file of this folder, by file name."""
-    workdir = tmp_path_factory.mktemp("mypy")
-    config = workdir / "mypy.ini"
     # Our own config, not the project's: no plugin, nothing excluded.
-    config.write_text(f"[mypy]\nmypy_path = {SRC}\n")
+    by_file = run_mypy(tmp_path_factory, "", (GOOD, PLANTED, GAPS))
+    # The plugin file is checked with the plugin on.
+    by_file.update(run_mypy(tmp_path_factory, "plugins = durable_effect.mypy\n", (PLUGIN,)))
+    return by_file
+
+
+def run_mypy(factory: pytest.TempPathFactory, extra_config: str, names: tuple[str, ...]) -> dict[str, list[Report]]:
+    workdir = factory.mktemp("mypy")
+    config = workdir / "mypy.ini"
+    config.write_text(f"[mypy]\nmypy_path = {SRC}\n{extra_config}")
     stdout, stderr, status = api.run(
         [
             "--config-file",
@@ -61,7 +69,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Report]]
             "--no-pretty",
             "--no-color-output",
             "--no-error-summary",
-            *(str(HERE / name) for name in (GOOD, PLANTED, GAPS)),
+            *(str(HERE / name) for name in names),
         ]
     )
     assert status in (0, 1) and not stderr, f"mypy did not run: exit {status}\n{stderr}{stdout}"
@@ -87,10 +95,11 @@ def test_good_usage_type_checks(reports: dict[str, list[Report]]) -> None:
     assert errors == []
 
 
-def test_good_usage_reveals_the_promised_types(reports: dict[str, list[Report]]) -> None:
-    promised = marks(GOOD, _NOTE_MARK)
-    assert len(promised) >= 10
-    revealed = {r.line: r.message for r in reports[GOOD] if r.severity == "note"}
+@pytest.mark.parametrize("name", [GOOD, PLUGIN])
+def test_reveals_the_promised_types(reports: dict[str, list[Report]], name: str) -> None:
+    promised = marks(name, _NOTE_MARK)
+    assert len(promised) >= 9
+    revealed = {r.line: r.message for r in reports[name] if r.severity == "note"}
     mismatches = [
         f"line {number}: promised {promised.get(number)!r}, mypy said {revealed.get(number)!r}"
         for number in sorted(promised.keys() | revealed.keys())
@@ -99,7 +108,7 @@ def test_good_usage_reveals_the_promised_types(reports: dict[str, list[Report]])
     assert mismatches == []
 
 
-@pytest.mark.parametrize("name", [PLANTED, GAPS])
+@pytest.mark.parametrize("name", [PLANTED, GAPS, PLUGIN])
 def test_errors_exactly_where_marked(reports: dict[str, list[Report]], name: str) -> None:
     marked = {number: set(codes.split(", ")) for number, codes in marks(name, _ERROR_MARK).items()}
     assert len(marked) >= (12 if name == PLANTED else 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABCMeta
 from collections.abc import Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Never, overload
+from typing import TYPE_CHECKING, Any, Generic, Never, Protocol, cast, overload
 
 from typing_extensions import TypeVar
 
@@ -43,7 +43,7 @@ R2 = TypeVar("R2")
 R3 = TypeVar("R3")
 R4 = TypeVar("R4")
 
-__all__ = ["Layer", "Service", "ServiceMeta", "service"]
+__all__ = ["Layer", "Service", "ServiceMeta", "ServiceTag", "service"]
 
 
 class ServiceMeta(ABCMeta):
@@ -72,9 +72,25 @@ class Service(metaclass=ServiceMeta):
     __slots__ = ()
 
 
-def service(tag: type[S]) -> Effect[S, Never, S]:
+S_co = TypeVar("S_co", covariant=True)
+
+
+class ServiceTag(Protocol[S_co]):
+    """A service class used as a tag. Typed as a protocol rather than
+    `type[S]` so abstract service interfaces are accepted."""
+
+    def __iter__(self) -> Generator[Effect[object, Never, S_co], object, S_co]: ...
+
+
+def _tag_class(tag: ServiceTag[Any]) -> type:
+    if not (isinstance(tag, ServiceMeta)):
+        raise TypeError(f"{tag!r} is not a Service class")
+    return tag
+
+
+def service(tag: ServiceTag[S]) -> Effect[S, Never, S]:
     """The implementation of `tag` in scope, as an effect needing `tag`."""
-    access: Effect[S, Never, S] = tag._access
+    access: Effect[S, Never, S] = cast(ServiceMeta, _tag_class(tag))._access
     return access
 
 
@@ -107,22 +123,23 @@ class Layer(Generic[ROut, E, RIn]):
         return _Map(self._build(memo), remember)
 
     @staticmethod
-    def succeed(tag: type[S], impl: S) -> Layer[S, Never, Never]:
+    def succeed(tag: ServiceTag[S], impl: S) -> Layer[S, Never, Never]:
         """A layer that provides `impl` for `tag`."""
-        if not isinstance(impl, tag):
-            raise TypeError(f"{impl!r} is not an implementation of {tag.__name__}")
-        services: Mapping[type, object] = {tag: impl}
-        return Layer(lambda _memo: _Succeed(services), tag.__name__)
+        cls = _tag_class(tag)
+        services: Mapping[type, object] = {cls: _checked(cls, impl)}
+        return Layer(lambda _memo: _Succeed(services), cls.__name__)
 
     @staticmethod
-    def sync(tag: type[S], make: Callable[[], S]) -> Layer[S, Never, Never]:
+    def sync(tag: ServiceTag[S], make: Callable[[], S]) -> Layer[S, Never, Never]:
         """A layer that calls `make()` when it is built."""
-        return Layer(lambda _memo: _Suspend(lambda: _Succeed({tag: _checked(tag, make())})), tag.__name__)
+        cls = _tag_class(tag)
+        return Layer(lambda _memo: _Suspend(lambda: _Succeed({cls: _checked(cls, make())})), cls.__name__)
 
     @staticmethod
-    def effect(tag: type[S], eff: Effect[S, E1, R1]) -> Layer[S, E1, R1]:
+    def effect(tag: ServiceTag[S], eff: Effect[S, E1, R1]) -> Layer[S, E1, R1]:
         """A layer whose implementation is the result of running `eff`."""
-        return Layer(lambda _memo: _Map(eff, lambda impl: {tag: _checked(tag, impl)}), tag.__name__)
+        cls = _tag_class(tag)
+        return Layer(lambda _memo: _Map(eff, lambda impl: {cls: _checked(cls, impl)}), cls.__name__)
 
     @overload
     @staticmethod
@@ -177,7 +194,7 @@ def _merge_into(
     return step
 
 
-def _checked(tag: type[S], impl: object) -> S:
+def _checked(tag: type, impl: object) -> Any:
     if not isinstance(impl, tag):
         raise TypeError(f"{impl!r} is not an implementation of {tag.__name__}")
     return impl
