@@ -85,8 +85,12 @@ class _Resume:
 
 
 async def run_loop(
-    root: Effect[Any, Any, Any], services: Mapping[type, object], *, sync_only: bool = False
-) -> Exit[Any, Any]:
+    root: Effect[Any, Any, Any],
+    services: Mapping[type, object],
+    *,
+    sync_only: bool = False,
+    unwrap: bool = False,
+) -> Any:  # Any: an `Exit`, or with `unwrap` the success value itself
     """Interpret `root` with `services` in scope and return its `Exit`.
 
     Interruption (anyio cancellation) while awaiting unwinds the stack, runs
@@ -219,7 +223,7 @@ async def run_loop(
                     else:
                         if cancelled is not None:
                             raise cancelled
-                        return Success(value)
+                        return value if unwrap else Success(value)
                     if cause is not None:
                         break
 
@@ -255,7 +259,9 @@ async def run_loop(
             else:
                 if cancelled is not None:
                     raise cancelled
-                return Failure(cause)
+                if not unwrap:
+                    return Failure(cause)
+                break  # leaves `while True`: raised below, outside the handlers
         except Exception as exc:
             cur = None
             cause = Die(exc) if cause is None else Sequential(cause, Die(exc))
@@ -269,6 +275,8 @@ async def run_loop(
                 cause = Interrupt()
             else:
                 raise
+    assert cause is not None
+    raise cause.squash()
 
 
 def _scoped(first: Effect[Any, Any, Any]) -> Any:
@@ -282,11 +290,11 @@ def _is_cancellation(exc: BaseException) -> bool:
         return False
 
 
-def _drive_sync(coro: Coroutine[Any, Any, Exit[A, Any]]) -> Exit[A, Any]:
+def _drive_sync(coro: Coroutine[Any, Any, A]) -> A:
     try:
         coro.send(None)
     except StopIteration as stop:
-        result: Exit[A, Any] = stop.value
+        result: A = stop.value
         return result
     coro.close()
     raise AssertionError("run_loop(sync_only=True) never suspends")  # pragma: no cover
@@ -299,7 +307,8 @@ def run_sync_exit(eff: Effect[A, object, Never]) -> Exit[A, object]:
     `all`, ...) fails with the defect `AsyncEffectInSyncRun`; its finalizers
     still run (and fail the same way if they wait too).
     """
-    return _drive_sync(run_loop(eff, DEFAULT_SERVICES, sync_only=True))
+    result: Exit[A, object] = _drive_sync(run_loop(eff, DEFAULT_SERVICES, sync_only=True))
+    return result
 
 
 def run_sync(eff: Effect[A, object, Never]) -> A:
@@ -308,26 +317,22 @@ def run_sync(eff: Effect[A, object, Never]) -> A:
     A typed failure is raised as the error itself (a `TaggedError` is an
     exception); a defect re-raises the original exception with its traceback.
     """
-    return _unwrap(run_sync_exit(eff))
+    value: A = _drive_sync(run_loop(eff, DEFAULT_SERVICES, sync_only=True, unwrap=True))
+    return value
 
 
 async def run_promise_exit(eff: Effect[A, object, Never]) -> Exit[A, object]:
     """Run an effect under the current anyio event loop (asyncio or trio)."""
-    return await run_loop(eff, DEFAULT_SERVICES)
+    result: Exit[A, object] = await run_loop(eff, DEFAULT_SERVICES)
+    return result
 
 
-async def run_promise(eff: Effect[A, object, Never]) -> A:
-    """Run an effect under the current event loop and return its value.
+def run_promise(eff: Effect[A, object, Never]) -> Coroutine[object, object, A]:
+    """Run an effect under the current event loop: `value = await run_promise(eff)`.
 
     Raises like `run_sync`. Cancelling the caller interrupts the effect: its
-    finalizers run, then the cancellation propagates.
+    finalizers run, then the cancellation propagates. (The interpreter's own
+    coroutine is returned, so awaiting it costs no extra frame.)
     """
-    ex: Exit[A, object] = await run_loop(eff, DEFAULT_SERVICES)
-    return _unwrap(ex)
-
-
-def _unwrap(ex: Exit[A, object]) -> A:
-    if isinstance(ex, Success):
-        value: A = ex.value
-        return value
-    raise ex.cause.squash()
+    coro: Coroutine[object, object, A] = run_loop(eff, DEFAULT_SERVICES, unwrap=True)
+    return coro

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Generic
 
 from typing_extensions import TypeAliasType, TypeVar
@@ -15,24 +14,49 @@ E = TypeVar("E", covariant=True, default=object)
 __all__ = ["Exit", "Failure", "Success"]
 
 
-@dataclass(frozen=True, slots=True)
 class Success(Generic[A]):
-    """The effect succeeded with `value`."""
+    """The effect succeeded with `value`. Immutable by convention; a plain
+    slotted class because every run of an effect makes one."""
 
-    value: A
+    __slots__ = ("value",)
+    __match_args__ = ("value",)
+
+    def __init__(self, value: A) -> None:
+        self.value = value
 
     def is_success(self) -> bool:
         return True
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Success and other.value == self.value
 
-@dataclass(frozen=True, slots=True)
+    def __hash__(self) -> int:
+        return hash((Success, self.value))
+
+    def __repr__(self) -> str:
+        return f"Success(value={self.value!r})"
+
+
 class Failure(Generic[E]):
     """The effect failed; `cause` says why (typed failure, defect, interruption)."""
 
-    cause: Cause[E]
+    __slots__ = ("cause",)
+    __match_args__ = ("cause",)
+
+    def __init__(self, cause: Cause[E]) -> None:
+        self.cause = cause
 
     def is_success(self) -> bool:
         return False
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Failure and other.cause == self.cause
+
+    def __hash__(self) -> int:
+        return hash((Failure, self.cause))
+
+    def __repr__(self) -> str:
+        return f"Failure(cause={self.cause!r})"
 
 
 Exit = TypeAliasType("Exit", "Success[A] | Failure[E]", type_params=(A, E))
