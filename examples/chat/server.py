@@ -1,0 +1,41 @@
+"""3. Serve the chat on this machine: `make demo`, then open http://127.0.0.1:8787.
+
+`GET /ws/chat/{id}?userId=NAME` upgrades, as in the seed's fetch entry:
+the connection's id is NAME, tagged `user:NAME`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from durable_effect.sockets import ConnectionInit, UpgradeOpts
+from durable_effect.sockets.server import (
+    Refuse,
+    ServerStorage,
+    SocketServer,
+    UpgradeRequest,
+    make_socket_server,
+)
+
+from .handlers import config
+from .registry import ChatConnection
+
+STATIC = Path(__file__).parent / "static"
+
+
+def upgrade_options(request: UpgradeRequest) -> UpgradeOpts[ChatConnection] | Refuse:
+    user_id = request.query.get("userId", "anon").strip() or "anon"
+    if len(user_id) > 64:
+        return Refuse(400, "userId is at most 64 characters")
+    return UpgradeOpts(
+        ConnectionInit(
+            id=user_id,
+            tags=[f"user:{user_id}"],
+            initial_state=ChatConnection(user_id=user_id, joined_at=time.time() * 1000),
+        )
+    )
+
+
+def make_server(storage: ServerStorage) -> SocketServer:
+    return make_socket_server(config, storage=storage, upgrade_options=upgrade_options, static_dir=STATIC)

@@ -1,0 +1,532 @@
+"""The self-hosted server: the same rooms over real WebSockets, as an ASGI app.
+
+Routes (paths are relative to where the app is mounted):
+
+| route                                   | what it does                                    |
+|-----------------------------------------|-------------------------------------------------|
+| `GET /ws/{room}/{id}` (WebSocket)       | upgrade; options from the `upgrade_options` hook |
+| `POST /api/{room}/{id}/send`            | a direct-API event (JSON), runs `on_event`       |
+| `GET /api/{room}/{id}/state`            | the state as JSON, or `null`                     |
+| `GET /api/{room}/{id}/connections?tag=` | `[{"id", "tags", "state"}, ...]`                 |
+| `POST /api/{room}/{id}/broadcast`       | a broadcast message (JSON)                       |
+| `POST /api/{room}/{id}/alarm`           | run `on_alarm` now                               |
+
+Alarms are persisted and fired by a scheduler task; idle instances are
+evicted after `hibernate_after` seconds and rehydrate from their sockets'
+attachments on the next frame, exactly like a hibernated Durable Object.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import mimetypes
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+from urllib.parse import parse_qsl, unquote
+
+import anyio
+from pydantic import BaseModel, ValidationError
+
+from durable_effect.effect import Layer
+from durable_effect.sockets.api import ConnectionInit, RoomHandle, SocketClientService, UpgradeOpts
+from durable_effect.sockets.connection import ConnectionInfo
+from durable_effect.sockets.engine import (
+    ALARM_MAX_RETRIES,
+    Engine,
+    EngineOptions,
+    Instance,
+    alarm_backoff_ms,
+)
+from durable_effect.sockets.errors import (
+    RoomError,
+    RoomExecutionError,
+    RoomNotFoundError,
+    RoomValidationError,
+    UpgradeError,
+)
+from durable_effect.sockets.registry import SocketConfig
+from durable_effect.sockets.room import WebSocketRoom
+from durable_effect.sockets.schema import TaggedStruct
+from durable_effect.sockets.server.host import Close, ServerInstanceHost, ServerSocket
+from durable_effect.sockets.server.storage import MemoryStorage, ServerStorage
+
+__all__ = ["Refuse", "SocketServer", "UpgradeRequest", "make_socket_server"]
+
+log = logging.getLogger("durable_effect.server")
+
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+
+CLOSE_GOING_AWAY = 1001
+DEFAULT_MAX_BUFFERED = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeRequest:
+    """What the `upgrade_options` hook sees of a WebSocket upgrade."""
+
+    room: str
+    id: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Returned by `upgrade_options` to refuse an upgrade with an HTTP status."""
+
+    status: int = 403
+    reason: str = "forbidden"
+
+
+UpgradeDecision: TypeAlias = "UpgradeOpts[BaseModel] | Refuse"
+UpgradeHook: TypeAlias = Callable[[UpgradeRequest], "UpgradeDecision | Awaitable[UpgradeDecision]"]
+"""Decides an upgrade from its request: `UpgradeOpts` to accept, `Refuse` to refuse.
+May be a plain or an async function."""
+
+
+class SocketServer:
+    """Rooms served over ASGI. Call it as an ASGI app; use `client()` in-process."""
+
+    def __init__(
+        self,
+        config: SocketConfig,
+        *,
+        storage: ServerStorage | None = None,
+        upgrade_options: UpgradeHook | None = None,
+        services: Layer[object, object, object] | None = None,
+        options: EngineOptions | None = None,
+        hibernate_after: float = 60.0,
+        static_dir: str | Path | None = None,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
+    ) -> None:
+        self.config = config
+        self.storage: ServerStorage = storage if storage is not None else MemoryStorage()
+        self.upgrade_options = upgrade_options
+        self.hibernate_after = hibernate_after
+        self.static_dir = Path(static_dir).resolve() if static_dir is not None else None
+        self.max_buffered_bytes = max_buffered_bytes
+        self._client = SocketClientService(config, self)
+        base: dict[type, object] = {SocketClientService: self._client}
+        self.engine = Engine(config, client=lambda: self._client, services=base, options=options, layer=services)
+        self._hosts: dict[tuple[str, str], ServerInstanceHost] = {}
+        self._instances: dict[tuple[str, str], Instance] = {}
+        self._last_used: dict[tuple[str, str], float] = {}
+        self._alarm_wake: anyio.Event | None = None
+        self._running = False
+
+    # -- instances -----------------------------------------------------------------
+
+    def host(self, room: str, id: str) -> ServerInstanceHost:
+        key = (room, id)
+        host = self._hosts.get(key)
+        if host is None:
+            self.config.room(room)
+            host = self._hosts[key] = ServerInstanceHost(room, id, self.storage, self._alarm_changed)
+        return host
+
+    def instance(self, room: str, id: str) -> Instance:
+        key = (room, id)
+        self._last_used[key] = time.monotonic()
+        inst = self._instances.get(key)
+        if inst is None:
+            inst = self._instances[key] = self.engine.instance(room, id, self.host(room, id))
+        return inst
+
+    def hibernate(self, room: str, id: str) -> bool:
+        """Evict an instance now (if idle): its sockets and storage stay."""
+        key = (room, id)
+        inst = self._instances.get(key)
+        if inst is None or inst.lock.locked():
+            return False
+        del self._instances[key]
+        host = self._hosts.get(key)
+        if host is not None and not host.sockets():
+            del self._hosts[key]
+        return True
+
+    def is_loaded(self, room: str, id: str) -> bool:
+        return (room, id) in self._instances
+
+    # -- client API ------------------------------------------------------------------
+
+    def client(self) -> SocketClientService:
+        """The direct API in-process: `server.client().room(Chat).send(id, event)`."""
+        return self._client
+
+    def room(self, room: WebSocketRoom[Any, Any, Any, Any] | str) -> RoomHandle[Any, Any, Any, Any]:
+        return self._client.room(room)
+
+    def layer(self) -> Layer[SocketClientService, object, object]:
+        """Provides `SocketClientService` backed by this server."""
+        return Layer.succeed(SocketClientService, self._client)
+
+    async def send(self, room: str, id: str, event: object) -> None:
+        await self.instance(room, id).send_event(event)
+
+    async def get_state(self, room: str, id: str) -> BaseModel | None:
+        return await self.instance(room, id).get_state()
+
+    async def get_connections(self, room: str, id: str, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
+        return await self.instance(room, id).get_connections(tag)
+
+    async def broadcast(self, room: str, id: str, msg: object) -> None:
+        await self.instance(room, id).broadcast_direct(msg)
+
+    async def fire_alarm(self, room: str, id: str) -> None:
+        self.storage.delete_alarm(room, id)
+        await self.instance(room, id).fire_alarm(direct=True)
+
+    async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
+        raise UpgradeError("WebSocket upgrades arrive through the ASGI app's /ws route", 400)
+
+    # -- background work ---------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[SocketServer]:
+        """Run the alarm scheduler and the evictor; on exit close every socket
+        with 1001 and close the storage. The ASGI lifespan does this for you;
+        use it yourself when the app is mounted inside another one."""
+        async with anyio.create_task_group() as tg:
+            self._running = True
+            self._alarm_wake = anyio.Event()
+            tg.start_soon(self._alarm_loop)
+            tg.start_soon(self._evict_loop)
+            try:
+                yield self
+            finally:
+                self.shutdown()
+                tg.cancel_scope.cancel()
+                self._running = False
+
+    def shutdown(self) -> None:
+        for host in self._hosts.values():
+            for socket in host.sockets():
+                socket.close(CLOSE_GOING_AWAY, "server shutting down")
+
+    def _alarm_changed(self) -> None:
+        if self._alarm_wake is not None:
+            self._alarm_wake.set()
+
+    async def _alarm_loop(self) -> None:
+        while True:
+            assert self._alarm_wake is not None
+            self._alarm_wake = anyio.Event()
+            nxt = self.storage.next_alarm()
+            now = time.time() * 1_000.0
+            if nxt is None or nxt.at_ms > now:
+                wait = 3_600.0 if nxt is None else (nxt.at_ms - now) / 1_000.0
+                with anyio.move_on_after(wait):
+                    await self._alarm_wake.wait()
+                continue
+            self.storage.delete_alarm(nxt.room, nxt.id)
+            try:
+                ok = await self.instance(nxt.room, nxt.id).fire_alarm(nxt.retries)
+            except RoomNotFoundError:
+                log.warning("alarm for unknown room %r dropped", nxt.room)
+                continue
+            if not ok and nxt.retries < ALARM_MAX_RETRIES and self.storage.get_alarm(nxt.room, nxt.id) is None:
+                retry = nxt.retries + 1
+                self.storage.set_alarm(nxt.room, nxt.id, time.time() * 1_000.0 + alarm_backoff_ms(retry), retry)
+
+    async def _evict_loop(self) -> None:
+        period = max(self.hibernate_after / 2, 0.05)
+        while True:
+            await anyio.sleep(period)
+            cutoff = time.monotonic() - self.hibernate_after
+            for key, used in list(self._last_used.items()):
+                if used <= cutoff and self.hibernate(*key):
+                    del self._last_used[key]
+
+    # -- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = _route_path(scope)
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if kind == "websocket":
+            if len(parts) == 3 and parts[0] == "ws":
+                await self._websocket(scope, receive, send, parts[1], parts[2])
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if kind != "http":
+            return
+        if len(parts) == 4 and parts[0] == "api":
+            await self._api(scope, receive, send, parts[1], parts[2], parts[3])
+        elif scope["method"] in ("GET", "HEAD") and self.static_dir is not None:
+            await self._static(send, path)
+        else:
+            await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route for {path}"}})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        async with self.running():
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+        self.storage.close()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, room: str, id: str, action: str) -> None:
+        method = scope["method"]
+        routes: dict[tuple[str, str], Callable[[], Awaitable[object]]] = {}
+        try:
+            self.config.room(room)
+        except RoomNotFoundError:
+            await _json(send, 404, _error_body(RoomNotFoundError(room)))
+            return
+        if (method, action) == ("POST", "send"):
+            body = await _read_json(receive)
+            routes[(method, action)] = lambda: self.send(room, id, body)
+        elif (method, action) == ("POST", "broadcast"):
+            body = await _read_json(receive)
+            routes[(method, action)] = lambda: self.broadcast(room, id, body)
+        elif (method, action) == ("POST", "alarm"):
+            routes[(method, action)] = lambda: self.fire_alarm(room, id)
+        elif (method, action) == ("GET", "state"):
+            routes[(method, action)] = lambda: self.get_state(room, id)
+        elif (method, action) == ("GET", "connections"):
+            tag = dict(parse_qsl(scope.get("query_string", b"").decode())).get("tag") or None
+            routes[(method, action)] = lambda: self.get_connections(room, id, tag)
+        run = routes.get((method, action))
+        if run is None:
+            await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route {method} .../{action}"}})
+            return
+        try:
+            result = await run()
+        except _BadBody as exc:
+            await _json(send, 400, {"error": {"_tag": "BadRequest", "message": str(exc)}})
+            return
+        except RoomValidationError as exc:
+            await _json(send, 422, _error_body(exc))
+            return
+        except (RoomError, RoomExecutionError) as exc:
+            await _json(send, 500, _error_body(exc))
+            return
+        except RoomNotFoundError as exc:
+            await _json(send, 404, _error_body(exc))
+            return
+        if action == "state":
+            await _json(send, 200, None if result is None else _model_json(result))
+        elif action == "connections":
+            assert isinstance(result, list)
+            await _json(send, 200, [info.to_dict() for info in result])
+        else:
+            await _json(send, 200, {"status": "ok"})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, room: str, id: str) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        try:
+            self.config.room(room)
+        except RoomNotFoundError:
+            await _deny(scope, send, 404, f"no room named {room!r}")
+            return
+        request = UpgradeRequest(
+            room,
+            id,
+            dict(parse_qsl(scope.get("query_string", b"").decode())),
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
+        )
+        decided = await self._upgrade_options(request)
+        if isinstance(decided, Refuse):
+            await _deny(scope, send, decided.status, decided.reason)
+            return
+        host = self.host(room, id)
+        holder: list[ServerSocket] = []
+
+        def accept(tags: list[str]) -> ServerSocket:
+            socket = ServerSocket(tags, host.gate_open, self.max_buffered_bytes)
+            holder.append(socket)
+            host.socket_list.append(socket)
+            return socket
+
+        try:
+            await self.instance(room, id).upgrade(decided, accept)
+        except UpgradeError as exc:
+            await _deny(scope, send, exc.status, exc.message)
+            return
+        socket = holder[0]
+        await send({"type": "websocket.accept"})
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._writer, socket, send, tg.cancel_scope)
+            await self._reader(socket, receive, room, id)
+            socket.mark_closed()
+            socket.wake()
+
+    async def _reader(self, socket: ServerSocket, receive: Receive, room: str, id: str) -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                await self.instance(room, id).message(socket, data)
+            elif kind == "websocket.disconnect":
+                code = int(message.get("code", 1005))
+                await self.instance(room, id).closed(socket, code, str(message.get("reason") or ""))
+                return
+
+    async def _writer(self, socket: ServerSocket, send: Send, scope: anyio.CancelScope) -> None:
+        try:
+            while True:
+                batch = await socket.next_batch()
+                for item in batch:
+                    if isinstance(item, Close):
+                        await send({"type": "websocket.close", "code": item.code, "reason": item.reason})
+                        return
+                    socket.buffered -= len(item)
+                    await send({"type": "websocket.send", "text": item})
+        except OSError:
+            socket.mark_closed()
+
+    async def _upgrade_options(self, request: UpgradeRequest) -> UpgradeOpts[BaseModel] | Refuse:
+        hook = self.upgrade_options
+        if hook is None:
+            return self._default_options(request)
+        result = hook(request)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, UpgradeOpts | Refuse):
+            raise TypeError(f"upgrade_options must return UpgradeOpts or Refuse, got {result!r}")
+        return result
+
+    def _default_options(self, request: UpgradeRequest) -> UpgradeOpts[BaseModel] | Refuse:
+        """Without a hook: the connection state is read from the query string."""
+        model = self.config.room(request.room).connection
+        try:
+            state = model.model_validate(dict(request.query))
+        except ValidationError as exc:
+            return Refuse(400, f"query does not give a valid {model.__name__}: {exc.error_count()} error(s)")
+        return UpgradeOpts(ConnectionInit(state, id=request.query.get("id")))
+
+    async def _static(self, send: Send, path: str) -> None:
+        assert self.static_dir is not None
+        relative = path.lstrip("/") or "index.html"
+        target = (self.static_dir / relative).resolve()
+        if self.static_dir not in target.parents or not target.is_file():
+            await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no file {path}"}})
+            return
+        body = target.read_bytes()
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def make_socket_server(
+    config: SocketConfig,
+    *,
+    storage: ServerStorage | None = None,
+    upgrade_options: UpgradeHook | None = None,
+    services: Layer[object, object, object] | None = None,
+    options: EngineOptions | None = None,
+    hibernate_after: float = 60.0,
+    static_dir: str | Path | None = None,
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
+) -> SocketServer:
+    """An ASGI app serving `config`'s rooms (in-memory storage unless given)."""
+    return SocketServer(
+        config,
+        storage=storage,
+        upgrade_options=upgrade_options,
+        services=services,
+        options=options,
+        hibernate_after=hibernate_after,
+        static_dir=static_dir,
+        max_buffered_bytes=max_buffered_bytes,
+    )
+
+
+# -- HTTP helpers --------------------------------------------------------------------------
+
+
+class _BadBody(Exception):
+    pass
+
+
+def _route_path(scope: Scope) -> str:
+    path = str(scope.get("path", "/"))
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path or "/"
+
+
+async def _read_json(receive: Receive) -> object:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        body = message.get("body", b"")
+        size += len(body)
+        if size > 1 << 20:
+            raise _BadBody("request body over 1 MiB")
+        chunks.append(body)
+        if not message.get("more_body", False):
+            break
+    try:
+        return json.loads(b"".join(chunks) or b"null")
+    except ValueError as exc:
+        raise _BadBody(f"body is not JSON: {exc}") from None
+
+
+async def _json(send: Send, status: int, payload: object) -> None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _deny(scope: Scope, send: Send, status: int, reason: str) -> None:
+    """Refuse an upgrade with an HTTP status when the server supports it."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json.dumps({"error": {"_tag": "UpgradeError", "message": reason, "status": status}}).encode()
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})
+
+
+def _error_body(err: Exception) -> dict[str, object]:
+    tag = getattr(err, "_tag", type(err).__name__)
+    return {"error": {"_tag": tag, "message": str(getattr(err, "message", err))}}
+
+
+def _model_json(model: object) -> object:
+    if isinstance(model, BaseModel):
+        return model.model_dump(mode="json", by_alias=True)
+    if isinstance(model, TaggedStruct):
+        return model.to_dict()
+    return model

@@ -1,0 +1,137 @@
+"""The server's side of the host port: sockets with outboxes, instance hosts over storage."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from durable_effect.sockets.server.storage import ServerStorage
+
+__all__ = ["Close", "ServerInstanceHost", "ServerSocket"]
+
+CLOSE_POLICY_VIOLATION = 1008
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """An outbox entry: send a close frame, then stop writing."""
+
+    code: int
+    reason: str
+
+
+class ServerSocket:
+    """A WebSocket served by the ASGI app: frames go to an outbox that the
+    connection's writer drains once the instance's output gate is open."""
+
+    __slots__ = ("_attachment", "_gate", "_open", "_wake", "buffered", "close_code", "max_buffered", "outbox", "tags")
+
+    def __init__(self, tags: list[str], gate: Callable[[], bool], max_buffered: int) -> None:
+        self.tags = tags
+        self._attachment: str | None = None
+        self.outbox: deque[str | Close] = deque()
+        self._open = True
+        self._wake = anyio.Event()
+        self._gate = gate
+        self.buffered = 0
+        self.max_buffered = max_buffered
+        self.close_code: int | None = None
+
+    def is_open(self) -> bool:
+        return self._open
+
+    def send(self, frame: str) -> None:
+        if not self._open:
+            raise ConnectionError("socket is not open")
+        self.buffered += len(frame)
+        if self.buffered > self.max_buffered:
+            # A client that does not read is closed, never allowed to grow memory.
+            self.close(CLOSE_POLICY_VIOLATION, "too many unsent messages")
+            raise ConnectionError("send buffer full; socket closed")
+        self.outbox.append(frame)
+        self.wake()
+
+    def close(self, code: int, reason: str) -> None:
+        if self._open:
+            self._open = False
+            self.close_code = code
+            self.outbox.append(Close(code, reason))
+            self.wake()
+
+    def mark_closed(self) -> None:
+        """The peer is gone: no more sends."""
+        self._open = False
+
+    def attachment(self) -> str | None:
+        return self._attachment
+
+    def set_attachment(self, data: str) -> None:
+        self._attachment = data
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def next_batch(self) -> list[str | Close]:
+        """Wait for frames the gate lets through; return them all at once."""
+        while not (self.outbox and self._gate()):
+            await self._wake.wait()
+            self._wake = anyio.Event()
+        batch = list(self.outbox)
+        self.outbox.clear()
+        return batch
+
+
+class ServerInstanceHost:
+    """Storage, alarm and sockets of one instance on the server."""
+
+    def __init__(self, room: str, id: str, storage: ServerStorage, on_alarm_change: Callable[[], None]) -> None:
+        self.room = room
+        self.id = id
+        self.storage = storage
+        self.socket_list: list[ServerSocket] = []
+        self.held = False
+        self._on_alarm_change = on_alarm_change
+
+    def gate_open(self) -> bool:
+        return not self.held
+
+    def begin(self) -> None:
+        self.held = True
+
+    async def load(self, key: str) -> str | None:
+        return self.storage.load(self.room, self.id, key)
+
+    async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
+        try:
+            self.storage.commit(self.room, self.id, puts, deletes)
+        finally:
+            self.held = False
+            for socket in self.socket_list:
+                if socket.outbox:
+                    socket.wake()
+
+    async def delete_all(self) -> None:
+        self.storage.delete_all(self.room, self.id)
+
+    async def get_alarm(self) -> float | None:
+        alarm = self.storage.get_alarm(self.room, self.id)
+        return None if alarm is None else alarm.at_ms
+
+    async def set_alarm(self, at_ms: float) -> None:
+        self.storage.set_alarm(self.room, self.id, at_ms)
+        self._on_alarm_change()
+
+    async def delete_alarm(self) -> None:
+        self.storage.delete_alarm(self.room, self.id)
+        self._on_alarm_change()
+
+    def now_ms(self) -> float:
+        return time.time() * 1_000.0
+
+    def sockets(self) -> Sequence[ServerSocket]:
+        self.socket_list = [s for s in self.socket_list if s.is_open()]
+        return self.socket_list
