@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck pytest bench clean
+.PHONY: test lint typecheck pytest bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The chat example on the self-hosted server: open http://127.0.0.1:8787
+demo: $(STAMP)
+	$(BIN)/durable-effect serve examples.chat.server:make_server --db chat.db --port 8787
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The README's 30-line room."""
