@@ -1,0 +1,140 @@
+"""The typed client against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+
+from durable_effect.effect import run_promise
+from durable_effect.sockets.client import ClientClosedError, ConnectError, SendBufferFullError, connect, connect_effect
+from durable_effect.sockets.server import MemoryStorage, SocketServer
+from examples.chat.registry import Chat, Message, Say, UserJoined, UserLeft
+from examples.chat.server import make_server
+
+pytestmark = pytest.mark.anyio
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[SocketServer, str]]:
+    app = make_server(MemoryStorage())
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield app, f"ws://127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+async def test_send_and_receive_typed_messages(served: tuple[SocketServer, str]) -> None:
+    _, base = served
+    async with await connect(f"{base}/ws/chat/r1?userId=ann", Chat) as ann:
+        async with await connect(f"{base}/ws/chat/r1?userId=bob", Chat) as bob:
+            assert await asyncio.wait_for(ann.recv(), 5) == UserJoined(user_id="bob")
+            await bob.send(Say(text="hi"))
+            got = await asyncio.wait_for(ann.recv(), 5)
+            assert isinstance(got, Message) and got.text == "hi" and got.user_id == "bob"
+            echoed = await asyncio.wait_for(bob.recv(), 5)
+            assert isinstance(echoed, Message) and echoed.text == "hi"
+        assert await asyncio.wait_for(ann.recv(), 5) == UserLeft(user_id="bob")
+
+
+async def test_reconnects_after_a_drop_and_flushes_buffered_sends(served: tuple[SocketServer, str]) -> None:
+    app, base = served
+    ann = await connect(f"{base}/ws/chat/r2?userId=ann", Chat, min_backoff=0.05)
+    bob = await connect(f"{base}/ws/chat/r2?userId=bob", Chat)
+    assert await asyncio.wait_for(ann.recv(), 5) == UserJoined(user_id="bob")
+    # The server drops ann (1011 is not final: the client comes back).
+    for sock in app.host("chat", "r2").sockets():
+        if '"ann"' in (sock.attachment() or ""):
+            sock.close(1011, "restart")
+    for _ in range(200):
+        if ann.state != "open":
+            break
+        await asyncio.sleep(0.01)
+    await ann.send(Say(text="while away"))  # buffered until the reconnect
+    for _ in range(500):
+        if ann.reconnects == 1 and ann.state == "open":
+            break
+        await asyncio.sleep(0.01)
+    assert ann.reconnects == 1
+    texts: list[str] = []
+    while "while away" not in texts:
+        msg = await asyncio.wait_for(bob.recv(), 5)
+        if isinstance(msg, Message):
+            texts.append(msg.text)
+    assert texts == ["while away"]
+    await ann.close()
+    await bob.close()
+
+
+async def test_closed_connection_raises_typed_errors(served: tuple[SocketServer, str]) -> None:
+    _, base = served
+    ann = await connect(f"{base}/ws/chat/r3?userId=ann", Chat, max_buffered=1)
+    await ann.close()
+    assert ann.state == "closed"
+    with pytest.raises(ClientClosedError):
+        await ann.send(Say(text="late"))
+    with pytest.raises(ClientClosedError):
+        await ann.recv()
+    assert [m async for m in ann] == []
+    err = SendBufferFullError(1)
+    assert err.limit == 1
+
+
+async def test_refused_upgrade_is_a_connect_error(served: tuple[SocketServer, str]) -> None:
+    _, base = served
+    with pytest.raises(ConnectError):
+        await connect(f"{base}/ws/nosuchroom/r1?userId=ann", Chat)
+    with pytest.raises(ConnectError):
+        await connect(f"{base}/ws/chat/r1?userId={'x' * 65}", Chat)
+
+
+async def test_effect_forms(served: tuple[SocketServer, str]) -> None:
+    _, base = served
+    ann = await run_promise(connect_effect(f"{base}/ws/chat/r4?userId=ann", Chat))
+    await run_promise(ann.send_effect(Say(text="from effect")))
+    got = await run_promise(ann.next_effect())
+    assert isinstance(got, Message) and got.text == "from effect"
+    await ann.close()
+    failed = await run_promise(ann.next_effect().either())
+    assert failed.failure() == ClientClosedError(1000, "")
+    refused = await run_promise(connect_effect(f"{base}/ws/nope/x", Chat).either())
+    assert isinstance(refused.failure(), ConnectError)
+
+
+async def test_the_example_bot_answers_ping(served: tuple[SocketServer, str]) -> None:
+    from examples.chat.bot import main as bot
+
+    _, base = served
+    async with await connect(f"{base}/ws/chat/lobby?userId=ann", Chat) as ann:
+        task = asyncio.create_task(bot(f"{base}/ws/chat/lobby?userId=bot", replies=1))
+        seen: list[str] = []
+        while "bot here: say ping" not in seen:  # the bot has joined
+            msg = await asyncio.wait_for(ann.recv(), 5)
+            if isinstance(msg, Message):
+                seen.append(msg.text)
+        await ann.send(Say(text="ping"))
+        replies: list[str] = []
+        while not replies:
+            msg = await asyncio.wait_for(ann.recv(), 5)
+            if isinstance(msg, Message) and msg.user_id == "bot" and msg.text.startswith("pong"):
+                replies.append(msg.text)
+        assert replies == ["pong, ann"]
+        assert await asyncio.wait_for(task, 5) == 1
