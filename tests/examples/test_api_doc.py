@@ -13,6 +13,7 @@ MODULES = [
     "durable_effect.sockets",
     "durable_effect.sockets.testing",
     "durable_effect.sockets.server",
+    "durable_effect.sockets.client",
     "durable_effect.platform",
 ]
 
