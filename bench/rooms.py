@@ -28,13 +28,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from examples.chat.handlers import config as chat_config
-from examples.chat.registry import Chat, ChatConnection, Message, Say, registry
 from pydantic import BaseModel, Field, TypeAdapter
 
 from durable_effect.effect import run_promise
 from durable_effect.sockets import ConnectionInit, SocketConfig, UpgradeOpts, make_in_memory_socket_runtime
 from durable_effect.sockets.memory import START_MS, InMemorySocketRuntime, MemorySocket
+from examples.chat.handlers import config as chat_config
+from examples.chat.registry import Chat, ChatConnection, Message, Say, registry
 
 REPS = 7
 FANOUT_SIZES = (10, 100, 1_000, 10_000)
