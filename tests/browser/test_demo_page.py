@@ -166,7 +166,8 @@ async def test_two_pages_chat(site: str, browser: str) -> None:
     assert state["message_count"] == 1
 
     # Bob leaves: Ann's list drops him.
-    await bob.js("document.getElementById('name').value = ''; window.close()")
-    await bob.call("Page.close")
+    await bob.js("ws.close(1000, 'bye')")
     await ann.until("!document.getElementById('online').textContent.includes('bob')")
+    assert await ann.until("document.getElementById('log').textContent.includes('bob left')")
     await ann.ws.close()
+    await bob.ws.close()

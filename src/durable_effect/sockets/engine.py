@@ -34,6 +34,7 @@ from durable_effect.effect import (
 )
 from durable_effect.effect._core import _Async, _Fail, _Succeed, _Sync
 from durable_effect.effect._runtime import DEFAULT_SERVICES, run_loop
+from durable_effect.platform import Alarm, Storage
 from durable_effect.sockets.connection import Connection, ConnectionInfo
 from durable_effect.sockets.ctx import RoomCtx
 from durable_effect.sockets.errors import (
@@ -51,6 +52,7 @@ from durable_effect.sockets.host import HostSocket, InstanceHost
 from durable_effect.sockets.registry import Handler, HandlerResult, RoomHandlers, SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
+from durable_effect.sockets.services import InstanceAlarm, InstanceStorage
 
 if TYPE_CHECKING:
     from durable_effect.sockets.api import SocketClient, UpgradeOpts
@@ -178,6 +180,7 @@ class Instance:
         self._run: _Run | None = None
         self._closed_sockets: set[int] = set()
         self._pending_closes: list[AnyConnection] = []
+        self._services: Mapping[type, object] | None = None
 
     # -- connections ---------------------------------------------------------------
 
@@ -387,10 +390,17 @@ class Instance:
             return Failure(Die(exc))
         if not isinstance(eff, Effect):
             return Failure(Die(TypeError(f"a handler must return an Effect, got {type(eff).__name__}")))
-        services = await self.engine.handler_services()
-        if isinstance(services, Failure):
-            return services
-        result: Success[object] | Failure[object] = await run_loop(eff, services.value)
+        services = self._services
+        if services is None:
+            built = await self.engine.handler_services()
+            if isinstance(built, Failure):
+                return built
+            services = self._services = {
+                **built.value,
+                Storage: InstanceStorage(self),
+                Alarm: InstanceAlarm(self),
+            }
+        result: Success[object] | Failure[object] = await run_loop(eff, services)
         return result
 
     async def _decode_error(self, conn: AnyConnection, raw: str, exc: Exception) -> None:
@@ -467,6 +477,35 @@ class Instance:
 
     def update(self, f: Callable[[Any], Any]) -> Effect[None, RoomError]:
         return self.recall().flat_map(lambda s: _Succeed(None) if s is None else self.save(f(s)))
+
+    def load_key(self, key: str) -> Effect[str | None]:
+        """A stored value as this run sees it (its own writes included)."""
+
+        async def run(_: Mapping[type, object]) -> Success[str | None]:
+            pending = self._run
+            if pending is not None:
+                if key in pending.puts:
+                    return Success(pending.puts[key])
+                if key in pending.deletes:
+                    return Success(None)
+            return Success(await self.host.load(key))
+
+        return _Async(run)
+
+    def write_key(self, key: str, value: str | None) -> Effect[None]:
+        """Write (or, with None, delete) a key in this run's transaction."""
+
+        def run() -> None:
+            pending = self._run
+            if pending is None:
+                raise RuntimeError("room storage can only be written while a handler runs")
+            if value is None:
+                pending.puts.pop(key, None)
+                pending.deletes.add(key)
+            else:
+                self._write(key, value)
+
+        return _Sync(run)
 
     def _write(self, key: str, value: str) -> None:
         run = self._run
