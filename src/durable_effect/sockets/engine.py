@@ -317,7 +317,10 @@ class Instance:
 
     async def get_state(self) -> BaseModel | None:
         async with self.lock:
-            return await self._load_state()
+            try:
+                return await self._load_state()
+            except (ValidationError, ValueError) as exc:
+                raise RoomError(f"stored state does not match the state schema: {exc}") from None
 
     async def get_connections(self, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
         async with self.lock:
@@ -363,6 +366,10 @@ class Instance:
             outcome = await self._run_handler(channel.handler, args)
             if isinstance(outcome, Failure) and not _is_purge(outcome.cause):
                 if channel.on_error is not None:
+                    # The failed handler's writes are dropped: on_error starts
+                    # from the stored state, and only its own writes commit.
+                    run.puts.clear()
+                    run.deletes.clear()
                     err = _error_of(outcome.cause)
                     outcome = await self._run_handler(channel.on_error, (args[0], err))
             if isinstance(outcome, Failure) and _is_purge(outcome.cause):
