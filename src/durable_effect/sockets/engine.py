@@ -331,7 +331,9 @@ class Instance:
         msg = _validate_member(self.room.broadcast, value)
         async with self.lock:
             self._hydrate()
-            self._broadcast_now(msg, None, None, None)
+            err = self._broadcast_now(msg, None, None, None)
+        if err is not None:
+            raise err
 
     async def fire_alarm(self, retry_count: int = 0, *, direct: bool = False) -> bool:
         """Run on_alarm. Returns True on success; a direct call raises the failure."""

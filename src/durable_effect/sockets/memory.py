@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, Never, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
@@ -239,7 +239,7 @@ class InMemorySocketRuntime:
     ) -> RoomHandle[S, C, Ev, B] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
         return self.client.room(room)
 
-    def layer(self) -> Layer[SocketClientService, object, object]:
+    def layer(self) -> Layer[SocketClientService, Never, Never]:
         """Provides `SocketClientService` backed by this runtime."""
         return Layer.succeed(SocketClientService, self.client)
 

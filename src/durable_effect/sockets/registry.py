@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Generic, TypeAlias, TypeVar, overload
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -109,13 +109,14 @@ class SocketRegistry:
         self.rooms = rooms
 
     @staticmethod
-    def make(*rooms: WebSocketRoom[S, C, Ev, B]) -> SocketRegistry:
-        """Register room declarations; names must be unique."""
+    def make(*rooms: WebSocketRoom[Any, Any, Any, Any]) -> SocketRegistry:
+        """Register room declarations; names must be unique. (Any: rooms of
+        different schemas go in one registry; each is typed again by `for_`.)"""
         by_name: dict[str, WebSocketRoom[BaseModel, BaseModel, TaggedStruct, TaggedStruct]] = {}
         for room in rooms:
             if room.name in by_name:
                 raise ValueError(f"two rooms are named {room.name!r}")
-            by_name[room.name] = room  # type: ignore[assignment]  # stored with its schemas erased to their bounds
+            by_name[room.name] = room  # stored with its schemas erased to their bounds
         return SocketRegistry(by_name)
 
     def _lookup(
@@ -161,7 +162,7 @@ class SocketRegistry:
             on_decode_error=on_decode_error,
         )
 
-    def build(self, handlers: Mapping[str, RoomHandlers[S, C, Ev, B]]) -> SocketConfig:
+    def build(self, handlers: Mapping[str, RoomHandlers[Any, Any, Any, Any]]) -> SocketConfig:
         """The config a runtime is made from. Every room needs its handlers."""
         missing = sorted(set(self.rooms) - set(handlers))
         if missing:
@@ -172,7 +173,7 @@ class SocketRegistry:
         for name, bundle in handlers.items():
             if bundle.room.name != name:
                 raise ValueError(f"handlers for {bundle.room.name!r} were given under the name {name!r}")
-        return SocketConfig(self.rooms, dict(handlers))  # type: ignore[arg-type]  # schemas erased to their bounds
+        return SocketConfig(self.rooms, dict(handlers))  # schemas erased to their bounds
 
 
 def with_services(

@@ -44,6 +44,7 @@ from durable_effect.sockets.engine import (
     alarm_backoff_ms,
 )
 from durable_effect.sockets.errors import (
+    BroadcastError,
     RoomError,
     RoomExecutionError,
     RoomNotFoundError,
@@ -288,12 +289,16 @@ class SocketServer:
         except RoomNotFoundError:
             await _json(send, 404, _error_body(RoomNotFoundError(room)))
             return
-        if (method, action) == ("POST", "send"):
-            body = await _read_json(receive)
-            routes[(method, action)] = lambda: self.send(room, id, body)
-        elif (method, action) == ("POST", "broadcast"):
-            body = await _read_json(receive)
-            routes[(method, action)] = lambda: self.broadcast(room, id, body)
+        if (method, action) in (("POST", "send"), ("POST", "broadcast")):
+            try:
+                body = await _read_json(receive)
+            except _BadBody as exc:
+                await _json(send, 400, {"error": {"_tag": "BadRequest", "message": str(exc)}})
+                return
+            if action == "send":
+                routes[(method, action)] = lambda: self.send(room, id, body)
+            else:
+                routes[(method, action)] = lambda: self.broadcast(room, id, body)
         elif (method, action) == ("POST", "alarm"):
             routes[(method, action)] = lambda: self.fire_alarm(room, id)
         elif (method, action) == ("GET", "state"):
@@ -313,7 +318,7 @@ class SocketServer:
         except RoomValidationError as exc:
             await _json(send, 422, _error_body(exc))
             return
-        except (RoomError, RoomExecutionError) as exc:
+        except (RoomError, RoomExecutionError, BroadcastError) as exc:
             await _json(send, 500, _error_body(exc))
             return
         except RoomNotFoundError as exc:
