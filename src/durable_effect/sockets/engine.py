@@ -251,7 +251,7 @@ class Instance:
                 for old in existing:
                     old.socket.close(CLOSE_SERVICE_RESTART, "replaced by a new connection")
                     await self._finish_close(old)
-            socket = accept(list(tags))
+            socket = accept([conn_id, *tags])  # the platform tag list: id first, as it is counted
             socket.set_attachment(attachment)
             conn: AnyConnection = Connection(conn_id, tags, state, socket, self, meta=dict(init.meta or {}))
             self._connections[id(socket)] = conn
