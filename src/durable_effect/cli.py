@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 __all__ = ["load_server", "main"]
 
@@ -49,10 +50,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import uvicorn
 
+    from durable_effect.sockets.server import SocketServer
+
     app = load_server(args.target, args.db)
-    # uvicorn handles SIGINT/SIGTERM: the app's lifespan closes sockets with 1001
-    # and closes the storage (every handler run is already committed).
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Close the sockets with 1001 (going away) first: uvicorn's own
+            # shutdown would otherwise close them with 1012 before the app's
+            # lifespan shutdown runs. Storage is closed by the lifespan (every
+            # handler run is already committed).
+            if isinstance(app, SocketServer):
+                app.shutdown()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
         app,  # type: ignore[arg-type]  # an ASGI 3 callable; uvicorn's own type is narrower than the protocol
         host=args.host,
         port=args.port,
@@ -60,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ws="websockets-sansio",
         lifespan="on",
     )
+    Server(config).run()
 
 
 if __name__ == "__main__":

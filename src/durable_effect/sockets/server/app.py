@@ -283,38 +283,32 @@ class SocketServer:
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, room: str, id: str, action: str) -> None:
         method = scope["method"]
-        routes: dict[tuple[str, str], Callable[[], Awaitable[object]]] = {}
         try:
             self.config.room(room)
         except RoomNotFoundError:
             await _json(send, 404, _error_body(RoomNotFoundError(room)))
             return
+        run: Callable[[], Awaitable[object]] | None = None
         if (method, action) in (("POST", "send"), ("POST", "broadcast")):
             try:
                 body = await _read_json(receive)
             except _BadBody as exc:
                 await _json(send, 400, {"error": {"_tag": "BadRequest", "message": str(exc)}})
                 return
-            if action == "send":
-                routes[(method, action)] = lambda: self.send(room, id, body)
-            else:
-                routes[(method, action)] = lambda: self.broadcast(room, id, body)
+            deliver = self.send if action == "send" else self.broadcast
+            run = lambda: deliver(room, id, body)  # noqa: E731
         elif (method, action) == ("POST", "alarm"):
-            routes[(method, action)] = lambda: self.fire_alarm(room, id)
+            run = lambda: self.fire_alarm(room, id)  # noqa: E731
         elif (method, action) == ("GET", "state"):
-            routes[(method, action)] = lambda: self.get_state(room, id)
+            run = lambda: self.get_state(room, id)  # noqa: E731
         elif (method, action) == ("GET", "connections"):
             tag = dict(parse_qsl(scope.get("query_string", b"").decode())).get("tag") or None
-            routes[(method, action)] = lambda: self.get_connections(room, id, tag)
-        run = routes.get((method, action))
+            run = lambda: self.get_connections(room, id, tag)  # noqa: E731
         if run is None:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route {method} .../{action}"}})
             return
         try:
             result = await run()
-        except _BadBody as exc:
-            await _json(send, 400, {"error": {"_tag": "BadRequest", "message": str(exc)}})
-            return
         except RoomValidationError as exc:
             await _json(send, 422, _error_body(exc))
             return

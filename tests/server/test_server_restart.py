@@ -1,0 +1,162 @@
+"""`durable-effect serve` as a real process over SQLite: kill -9 and restart keep
+state and alarms; SIGTERM closes sockets with 1001."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from websockets.asyncio.client import connect
+
+from .server_helpers import free_port, http, recv, serve, wait_closed
+from .server_rooms import build
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = "tests.server.server_rooms:make_server"
+
+
+@contextmanager
+def serve_process(db: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "durable_effect.cli",
+                "serve",
+                TARGET,
+                "--db",
+                str(db),
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+async def wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path, timeout: float = 15.0) -> None:
+    with anyio.fail_after(timeout):
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                status, _ = await http("GET", f"{base}/api/notes/none/state")
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            if status == 200:
+                return
+
+
+async def state_of(base: str, id: str) -> Any:
+    status, state = await http("GET", f"{base}/api/notes/{id}/state")
+    assert status == 200
+    return state
+
+
+@pytest.mark.anyio
+async def test_kill_and_restart_keeps_state_and_alarm(tmp_path: Path) -> None:
+    db, log = tmp_path / "rooms.db", tmp_path / "server.log"
+    port = free_port()
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/notes/k1?name=ann&id=ann"
+    with serve_process(db, port, log) as proc:
+        await wait_ready(proc, base, log)
+        async with connect(ws_url) as ann:
+            await ann.send(json.dumps({"_tag": "Add", "text": "one"}))
+            assert (await recv(ann))["count"] == 1
+            status, _ = await http("POST", f"{base}/api/notes/k1/send", {"_tag": "Add", "text": "two"})
+            assert status == 200
+            assert (await recv(ann))["count"] == 2
+            # arm the alarm (1 s) and die before it fires; the frame only
+            # comes back once the run (state and alarm) is committed
+            await ann.send(json.dumps({"_tag": "Add", "text": "three", "arm": True}))
+            assert (await recv(ann))["count"] == 3
+            proc.kill()
+            proc.wait(timeout=10)
+            assert proc.returncode == -9
+            assert await wait_closed(ann) == 1006  # no close frame from a killed process
+
+    port = free_port()
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/notes/k1?name=ann&id=ann"
+    with serve_process(db, port, log) as proc:
+        await wait_ready(proc, base, log)
+        state = await state_of(base, "k1")
+        assert state["count"] == 3
+        assert state["last"] == "three"
+        # the alarm persisted across the kill and fires after the restart
+        with anyio.fail_after(10):
+            while (state := await state_of(base, "k1"))["marker"] != "alarm fired":
+                await asyncio.sleep(0.1)
+        assert state["alarms"] == 1
+        assert state["count"] == 3
+        # the client reconnects and continues
+        async with connect(ws_url) as ann:
+            await ann.send(json.dumps({"_tag": "Add", "text": "four"}))
+            msg = await recv(ann)
+            assert (msg["text"], msg["by"], msg["count"]) == ("four", "ann", 4)
+            await ann.send(json.dumps({"_tag": "Who"}))
+            assert await recv(ann) == {"_tag": "Echo", "id": "ann", "name": "ann"}
+        # the alarm ran once: it is not fired again
+        await asyncio.sleep(0.3)
+        assert (await state_of(base, "k1"))["alarms"] == 1
+
+
+@pytest.mark.anyio
+async def test_sigterm_closes_sockets_with_1001(tmp_path: Path) -> None:
+    db, log = tmp_path / "rooms.db", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log) as proc:
+        await wait_ready(proc, base, log)
+        url = f"ws://127.0.0.1:{port}/ws/notes/t1"
+        async with connect(f"{url}?name=ann&id=ann") as ann, connect(f"{url}?name=bob&id=bob") as bob:
+            await ann.send(json.dumps({"_tag": "Add", "text": "saved"}))
+            assert (await recv(bob))["count"] == 1
+            assert (await recv(ann))["count"] == 1
+            proc.terminate()
+            assert await wait_closed(ann) == 1001
+            assert await wait_closed(bob) == 1001
+            with anyio.fail_after(10):
+                while proc.poll() is None:
+                    await asyncio.sleep(0.05)
+            assert proc.returncode in (0, -15), log.read_text()  # uvicorn re-raises the signal after a clean stop
+
+    # what was committed before SIGTERM is there on the next start
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log) as proc:
+        await wait_ready(proc, base, log)
+        state = await state_of(base, "t1")
+        assert (state["count"], state["last"]) == (1, "saved")
+
+
+@pytest.mark.anyio
+async def test_shutdown_in_process_closes_with_1001() -> None:
+    server = build()
+    async with serve(server) as addr:
+        url = f"ws://{addr}/ws/notes/s1"
+        async with connect(f"{url}?name=ann&id=ann") as ann, connect(f"{url}?name=bob&id=bob") as bob:
+            server.shutdown()
+            assert await wait_closed(ann) == 1001
+            assert await wait_closed(bob) == 1001
+            with anyio.fail_after(5):
+                while (await http("GET", f"http://{addr}/api/notes/s1/connections"))[1] != []:
+                    await asyncio.sleep(0.05)
