@@ -181,6 +181,9 @@ class Instance:
         self._closed_sockets: set[int] = set()
         self._pending_closes: list[AnyConnection] = []
         self._services: Mapping[type, object] | None = None
+        # Every connection and its socket, as broadcast walks them; rebuilt
+        # after the connection map changes.
+        self._fanout: tuple[list[AnyConnection], list[HostSocket]] | None = None
 
     # -- connections ---------------------------------------------------------------
 
@@ -198,6 +201,7 @@ class Instance:
             conn = self._from_attachment(socket)
             if conn is not None:
                 self._connections[id(socket)] = conn
+                self._fanout = None
 
     def _from_attachment(self, socket: HostSocket) -> AnyConnection | None:
         raw = socket.attachment()
@@ -219,6 +223,7 @@ class Instance:
             conn = self._from_attachment(socket)
             if conn is not None:
                 self._connections[id(socket)] = conn
+                self._fanout = None
         return conn
 
     def _encode_attachment(self, conn_id: str, tags: tuple[str, ...], state: BaseModel) -> str:
@@ -255,11 +260,13 @@ class Instance:
             socket.set_attachment(attachment)
             conn: AnyConnection = Connection(conn_id, tags, state, socket, self, meta=dict(init.meta or {}))
             self._connections[id(socket)] = conn
+            self._fanout = None
             handler = self.handlers.on_connect
             if handler is not None:
                 outcome = await self._execute(handler, (RoomCtx(self, conn),), conn)
                 if isinstance(outcome, Failure):
                     self._connections.pop(id(socket), None)
+                    self._fanout = None
                     self._closed_sockets.add(id(socket))
                     socket.close(CLOSE_INTERNAL_ERROR, "on_connect failed")
                     raise UpgradeError(f"on_connect failed: {_describe(outcome.cause)}", 500)
@@ -426,6 +433,7 @@ class Instance:
         key = id(conn.socket)
         if self._connections.pop(key, None) is None:
             return
+        self._fanout = None
         self._closed_sockets.add(key)
         handler = self.handlers.on_close
         if handler is not None:
@@ -580,32 +588,31 @@ class Instance:
         to: Sequence[Connection[Any, Any]] | None,
     ) -> BroadcastError | None:
         frame = msg.to_json()
-        targets: Sequence[Connection[Any, Any]] = to if to is not None else list(self._connections.values())
         if except_ is None:
             excluded: Sequence[Connection[Any, Any]] = ()
         elif isinstance(except_, Connection):
             excluded = (except_,)
         else:
             excluded = except_
-        # Filter once, up front, and only when a filter is given: the send
-        # loop below is the per-recipient cost of every broadcast.
-        if excluded or tag is not None:
+        if to is None and not excluded and tag is None:
+            fanout = self._fanout
+            if fanout is None:
+                conns = list(self._connections.values())
+                fanout = self._fanout = (conns, [c.socket for c in conns])
+            targets, sockets = fanout
+        else:
+            # Filter once, up front: the host's send loop is the per-recipient cost.
             skip = {id(c.socket) for c in excluded}
-            targets = [c for c in targets if id(c.socket) not in skip and (tag is None or tag in c.tags)]
-        failures: list[SendError] = []
-        not_open = 0
-        for conn in targets:
-            socket = conn.socket
-            if not socket.is_open():
-                not_open += 1
-                continue
-            try:
-                socket.send(frame)
-            except Exception as exc:
-                failures.append(SendError(conn.id, f"send failed: {exc}"))
-        if not failures:
+            targets = [
+                c
+                for c in (to if to is not None else self._connections.values())
+                if id(c.socket) not in skip and (tag is None or tag in c.tags)
+            ]
+            sockets = [c.socket for c in targets]
+        delivered, failed = self.host.send_all(sockets, frame)
+        if not failed:
             return None
-        return BroadcastError(failures, len(targets) - not_open - len(failures))
+        return BroadcastError([SendError(targets[i].id, f"send failed: {exc}") for i, exc in failed], delivered)
 
     def schedule_in(self, duration: DurationInput) -> Effect[None, RoomError]:
         try:

@@ -66,6 +66,14 @@ class InstanceHost(Protocol):
 
     async def delete_alarm(self) -> None: ...
 
+    def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
+        """Send one frame to every socket that is open (a broadcast).
+
+        Gives the number delivered and, for each send that raised, its index
+        in `sockets` and the exception. One failure never stops the rest.
+        """
+        ...
+
     def now_ms(self) -> float:
         """The host's clock, epoch ms."""
         ...

@@ -22,6 +22,7 @@ from durable_effect.sockets.api import RoomHandle, SocketClientService, UpgradeO
 from durable_effect.sockets.connection import ConnectionInfo
 from durable_effect.sockets.engine import ALARM_MAX_RETRIES, Engine, EngineOptions, Instance, alarm_backoff_ms
 from durable_effect.sockets.errors import RoomNotFoundError, UpgradeError
+from durable_effect.sockets.host import HostSocket
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
@@ -106,6 +107,18 @@ class MemoryInstanceHost:
 
     async def delete_alarm(self) -> None:
         self.alarm = None
+
+    def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
+        delivered = 0
+        failed: list[tuple[int, Exception]] = []
+        for i, socket in enumerate(cast(Sequence[MemorySocket], sockets)):
+            if socket.open:
+                if socket.fail_sends:
+                    failed.append((i, ConnectionError("simulated send failure")))
+                else:
+                    socket.frames.append(frame)
+                    delivered += 1
+        return delivered, failed
 
     def now_ms(self) -> float:
         return self.clock.now_ms()

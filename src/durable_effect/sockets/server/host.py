@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from durable_effect.sockets.host import HostSocket
 from durable_effect.sockets.server.storage import ServerStorage
 
 __all__ = ["Close", "ServerInstanceHost", "ServerSocket"]
@@ -128,6 +129,18 @@ class ServerInstanceHost:
     async def delete_alarm(self) -> None:
         self.storage.delete_alarm(self.room, self.id)
         self._on_alarm_change()
+
+    def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
+        delivered = 0
+        failed: list[tuple[int, Exception]] = []
+        for i, socket in enumerate(sockets):
+            if socket.is_open():
+                try:
+                    socket.send(frame)
+                    delivered += 1
+                except Exception as exc:
+                    failed.append((i, exc))
+        return delivered, failed
 
     def now_ms(self) -> float:
         return time.time() * 1_000.0
