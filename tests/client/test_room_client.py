@@ -138,3 +138,39 @@ async def test_the_example_bot_answers_ping(served: tuple[SocketServer, str]) ->
                 replies.append(msg.text)
         assert replies == ["pong, ann"]
         assert await asyncio.wait_for(task, 5) == 1
+
+
+async def test_effect_client_story_with_three_clients(served: tuple[SocketServer, str]) -> None:
+    """The chat story written as Effect code: three clients join, talk, leave."""
+    from durable_effect.effect import EffectGen, gen, promise
+    from durable_effect.sockets.client import RoomConnection
+    from examples.chat.registry import Message as ChatMessage
+    from examples.chat.registry import Say as ChatSay
+    from examples.chat.registry import Typing, TypingBroadcast
+
+    _, base = served
+    Conn = RoomConnection[ChatSay | Typing, ChatMessage | UserJoined | UserLeft | TypingBroadcast]
+
+    @gen
+    def story() -> EffectGen[list[str], ClientClosedError | SendBufferFullError | ConnectError]:
+        conns: list[Conn] = []
+        for name in ("ann", "bob", "cy"):
+            conns.append((yield from connect_effect(f"{base}/ws/chat/fx?userId={name}", Chat)))
+        ann, bob, cy = conns
+        assert (yield from ann.next_effect()) == UserJoined(user_id="bob")
+        assert (yield from ann.next_effect()) == UserJoined(user_id="cy")
+        assert (yield from bob.next_effect()) == UserJoined(user_id="cy")
+        yield from cy.send_effect(ChatSay(text="hello"))
+        heard: list[str] = []
+        for conn in conns:
+            msg = yield from conn.next_effect()
+            assert isinstance(msg, ChatMessage) and msg.user_id == "cy"
+            heard.append(msg.text)
+        yield from bob.send_effect(Typing())
+        assert (yield from ann.next_effect()) == TypingBroadcast(user_id="bob")
+        assert (yield from cy.next_effect()) == TypingBroadcast(user_id="bob")
+        for conn in conns:
+            yield from promise(conn.close)
+        return heard
+
+    assert await run_promise(story()) == ["hello", "hello", "hello"]
