@@ -1,7 +1,8 @@
 """Run every benchmark module in turn."""
 
-from bench import effect_core, rooms
+from bench import effect_core, rooms, server
 
 if __name__ == "__main__":
     effect_core.main()
     rooms.main()
+    server.main()
