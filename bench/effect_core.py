@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import platform
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bench.report import fmt_time as _fmt_time
+from bench.report import machine as _machine
+from bench.report import verdict as _verdict
 from durable_effect.effect import Effect, EffectGen, gen, run_promise, run_sync, succeed, sync
 
 REPS = 7
@@ -229,24 +230,6 @@ def _build_rows(steps: Steps) -> list[Row]:
 
 
 # -- report ---------------------------------------------------------------------------------
-
-
-def _fmt_time(seconds: float, unit: str) -> str:
-    if seconds >= 1e-6:
-        return f"{seconds * 1e6:.2f} µs/{unit}"
-    return f"{seconds * 1e9:.0f} ns/{unit}"
-
-
-def _machine() -> list[str]:
-    return [
-        f"platform: {platform.platform()} ({platform.machine()})",
-        f"python: {platform.python_implementation()} {platform.python_version()}",
-        f"cpus: {os.cpu_count()}",
-    ]
-
-
-def _verdict(ratio: float, goal: float) -> str:
-    return "met" if ratio <= goal else f"missed by {ratio / goal - 1:.1%}"
 
 
 def _table(rows: list[Row]) -> list[str]:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +28,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from bench.report import fmt_time as _fmt_time
+from bench.report import machine as _machine
+from bench.report import table as _table
+from bench.report import verdict as _verdict
 from durable_effect.effect import run_promise
 from durable_effect.sockets import ConnectionInit, SocketConfig, UpgradeOpts, make_in_memory_socket_runtime
 from durable_effect.sockets.memory import START_MS, InMemorySocketRuntime, MemorySocket
@@ -227,32 +229,6 @@ async def _e2e_rows() -> list[Row]:
 
 
 # -- report ---------------------------------------------------------------------------------
-
-
-def _fmt_time(seconds: float, unit: str) -> str:
-    if seconds >= 1e-6:
-        return f"{seconds * 1e6:.2f} µs/{unit}"
-    return f"{seconds * 1e9:.0f} ns/{unit}"
-
-
-def _machine() -> list[str]:
-    return [
-        f"platform: {platform.platform()} ({platform.machine()})",
-        f"python: {platform.python_implementation()} {platform.python_version()}",
-        f"cpus: {os.cpu_count()}",
-    ]
-
-
-def _verdict(ratio: float, goal: float) -> str:
-    return "met" if ratio <= goal else f"missed by {ratio / goal - 1:.1%}"
-
-
-def _table(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> list[str]:
-    rows = [header, *cells]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return lines
 
 
 def _fanout_table(rows: list[Row]) -> list[str]:

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import resource
 import socket
 import subprocess
@@ -36,6 +35,9 @@ from urllib.parse import parse_qs
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+from bench.report import machine as _machine
+from bench.report import table as _table
 
 HOST = "127.0.0.1"
 SENDERS = 10
@@ -291,23 +293,6 @@ async def _idle_rss(pid: int, port: int) -> float:
 
 
 # -- report -----------------------------------------------------------------------------------
-
-
-def _machine() -> list[str]:
-    return [
-        f"platform: {platform.platform()} ({platform.machine()})",
-        f"python: {platform.python_implementation()} {platform.python_version()}",
-        f"cpus: {os.cpu_count()}",
-    ]
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]
 
 
 def _goal(ratio: float, goal: float) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Never
@@ -67,6 +68,7 @@ __all__ = [
     "Engine",
     "EngineOptions",
     "Instance",
+    "InstanceBackend",
     "alarm_backoff_ms",
 ]
 
@@ -642,6 +644,26 @@ class Instance:
 
     def purge(self) -> Effect[Never, PurgeSignal]:
         return _Fail(Fail(PurgeSignal()))
+
+
+class InstanceBackend(ABC):
+    """The direct API for a host whose instances run in this process; the
+    host adds `fire_alarm` (it owns the alarm) and `upgrade`."""
+
+    @abstractmethod
+    def instance(self, room: str, id: str) -> Instance: ...
+
+    async def send(self, room: str, id: str, event: object) -> None:
+        await self.instance(room, id).send_event(event)
+
+    async def get_state(self, room: str, id: str) -> BaseModel | None:
+        return await self.instance(room, id).get_state()
+
+    async def get_connections(self, room: str, id: str, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
+        return await self.instance(room, id).get_connections(tag)
+
+    async def broadcast(self, room: str, id: str, msg: object) -> None:
+        await self.instance(room, id).broadcast_direct(msg)
 
 
 # -- helpers --------------------------------------------------------------------------------

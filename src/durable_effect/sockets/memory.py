@@ -19,8 +19,14 @@ from pydantic import BaseModel
 from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
 from durable_effect.effect.clock import Clock
 from durable_effect.sockets.api import RoomHandle, SocketClientService, UpgradeOpts, _call
-from durable_effect.sockets.connection import ConnectionInfo
-from durable_effect.sockets.engine import ALARM_MAX_RETRIES, Engine, EngineOptions, Instance, alarm_backoff_ms
+from durable_effect.sockets.engine import (
+    ALARM_MAX_RETRIES,
+    Engine,
+    EngineOptions,
+    Instance,
+    InstanceBackend,
+    alarm_backoff_ms,
+)
 from durable_effect.sockets.errors import RoomNotFoundError, UpgradeError
 from durable_effect.sockets.host import HostSocket
 from durable_effect.sockets.registry import SocketConfig
@@ -207,7 +213,7 @@ class UpgradeResponse:
     connection: TestConnection[Any, Any, Any]
 
 
-class InMemorySocketRuntime:
+class InMemorySocketRuntime(InstanceBackend):
     """Rooms in memory: the same engine as every host, with a test clock."""
 
     def __init__(
@@ -335,18 +341,6 @@ class InMemorySocketRuntime:
         return cast(Effect[None], _call(run))
 
     # -- RoomBackend ------------------------------------------------------------------
-
-    async def send(self, room: str, id: str, event: object) -> None:
-        await self.instance(room, id).send_event(event)
-
-    async def get_state(self, room: str, id: str) -> BaseModel | None:
-        return await self.instance(room, id).get_state()
-
-    async def get_connections(self, room: str, id: str, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
-        return await self.instance(room, id).get_connections(tag)
-
-    async def broadcast(self, room: str, id: str, msg: object) -> None:
-        await self.instance(room, id).broadcast_direct(msg)
 
     async def fire_alarm(self, room: str, id: str) -> None:
         self.host(room, id).alarm = None

@@ -35,12 +35,12 @@ from pydantic import BaseModel, ValidationError
 
 from durable_effect.effect import Layer
 from durable_effect.sockets.api import ConnectionInit, RoomHandle, SocketClientService, UpgradeOpts
-from durable_effect.sockets.connection import ConnectionInfo
 from durable_effect.sockets.engine import (
     ALARM_MAX_RETRIES,
     Engine,
     EngineOptions,
     Instance,
+    InstanceBackend,
     alarm_backoff_ms,
 )
 from durable_effect.sockets.errors import (
@@ -94,7 +94,7 @@ UpgradeHook: TypeAlias = Callable[[UpgradeRequest], "UpgradeDecision | Awaitable
 May be a plain or an async function."""
 
 
-class SocketServer:
+class SocketServer(InstanceBackend):
     """Rooms served over ASGI. Call it as an ASGI app; use `client()` in-process."""
 
     def __init__(
@@ -169,18 +169,6 @@ class SocketServer:
     def layer(self) -> Layer[SocketClientService, object, object]:
         """Provides `SocketClientService` backed by this server."""
         return Layer.succeed(SocketClientService, self._client)
-
-    async def send(self, room: str, id: str, event: object) -> None:
-        await self.instance(room, id).send_event(event)
-
-    async def get_state(self, room: str, id: str) -> BaseModel | None:
-        return await self.instance(room, id).get_state()
-
-    async def get_connections(self, room: str, id: str, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
-        return await self.instance(room, id).get_connections(tag)
-
-    async def broadcast(self, room: str, id: str, msg: object) -> None:
-        await self.instance(room, id).broadcast_direct(msg)
 
     async def fire_alarm(self, room: str, id: str) -> None:
         self.storage.delete_alarm(room, id)
@@ -433,28 +421,9 @@ class SocketServer:
         await send({"type": "http.response.body", "body": body})
 
 
-def make_socket_server(
-    config: SocketConfig,
-    *,
-    storage: ServerStorage | None = None,
-    upgrade_options: UpgradeHook | None = None,
-    services: Layer[object, object, object] | None = None,
-    options: EngineOptions | None = None,
-    hibernate_after: float = 60.0,
-    static_dir: str | Path | None = None,
-    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
-) -> SocketServer:
-    """An ASGI app serving `config`'s rooms (in-memory storage unless given)."""
-    return SocketServer(
-        config,
-        storage=storage,
-        upgrade_options=upgrade_options,
-        services=services,
-        options=options,
-        hibernate_after=hibernate_after,
-        static_dir=static_dir,
-        max_buffered_bytes=max_buffered_bytes,
-    )
+make_socket_server = SocketServer
+"""`make_socket_server(config, *, storage=..., upgrade_options=..., ...)`: an
+ASGI app serving `config`'s rooms (in-memory storage unless given)."""
 
 
 # -- HTTP helpers --------------------------------------------------------------------------
