@@ -190,7 +190,26 @@ class Instance:
     # -- connections ---------------------------------------------------------------
 
     def live_connections(self) -> list[AnyConnection]:
-        return list(self._connections.values())
+        return self._fanout_lists()[0]
+
+    def _fanout_lists(self) -> tuple[list[AnyConnection], list[HostSocket]]:
+        """Every connection and its socket, cached until the map changes."""
+        fanout = self._fanout
+        if fanout is None:
+            conns = list(self._connections.values())
+            fanout = self._fanout = (conns, [c.socket for c in conns])
+        return fanout
+
+    def _add_connection(self, socket: HostSocket, conn: AnyConnection) -> None:
+        self._connections[id(socket)] = conn
+        self._fanout = None
+
+    def _drop_connection(self, socket: HostSocket) -> bool:
+        """Forget the socket's connection; False if it had none."""
+        if self._connections.pop(id(socket), None) is None:
+            return False
+        self._fanout = None
+        return True
 
     def _hydrate(self) -> None:
         """Rebuild connections from the host's sockets and their attachments."""
@@ -202,8 +221,7 @@ class Instance:
                 continue
             conn = self._from_attachment(socket)
             if conn is not None:
-                self._connections[id(socket)] = conn
-                self._fanout = None
+                self._add_connection(socket, conn)
 
     def _from_attachment(self, socket: HostSocket) -> AnyConnection | None:
         raw = socket.attachment()
@@ -224,8 +242,7 @@ class Instance:
         if conn is None and id(socket) not in self._closed_sockets:
             conn = self._from_attachment(socket)
             if conn is not None:
-                self._connections[id(socket)] = conn
-                self._fanout = None
+                self._add_connection(socket, conn)
         return conn
 
     def _encode_attachment(self, conn_id: str, tags: tuple[str, ...], state: BaseModel) -> str:
@@ -261,14 +278,12 @@ class Instance:
             socket = accept([conn_id, *tags])  # the platform tag list: id first, as it is counted
             socket.set_attachment(attachment)
             conn: AnyConnection = Connection(conn_id, tags, state, socket, self, meta=dict(init.meta or {}))
-            self._connections[id(socket)] = conn
-            self._fanout = None
+            self._add_connection(socket, conn)
             handler = self.handlers.on_connect
             if handler is not None:
-                outcome = await self._execute(handler, (RoomCtx(self, conn),), conn)
+                outcome = await self._execute(handler, (RoomCtx(self, conn),))
                 if isinstance(outcome, Failure):
-                    self._connections.pop(id(socket), None)
-                    self._fanout = None
+                    self._drop_connection(socket)
                     self._closed_sockets.add(id(socket))
                     socket.close(CLOSE_INTERNAL_ERROR, "on_connect failed")
                     raise UpgradeError(f"on_connect failed: {_describe(outcome.cause)}", 500)
@@ -295,7 +310,7 @@ class Instance:
                 return
             handler = self.handlers.on_event
             if handler is not None:
-                outcome = await self._execute(handler, (RoomCtx(self, conn), event), conn)
+                outcome = await self._execute(handler, (RoomCtx(self, conn), event))
                 if isinstance(outcome, Failure):
                     log.error("room %s/%s: on_event failed: %s", self.room.name, self.id, _describe(outcome.cause))
             await self._flush_closes()
@@ -320,7 +335,7 @@ class Instance:
             handler = self.handlers.on_event
             if handler is None:
                 return
-            outcome = await self._execute(handler, (RoomCtx(self, None), event), None)
+            outcome = await self._execute(handler, (RoomCtx(self, None), event))
             await self._flush_closes()
             _raise_outcome(outcome)
 
@@ -355,7 +370,7 @@ class Instance:
             failure = (
                 SystemFailure(f"alarm retry {retry_count} after a failure", retry_count) if retry_count > 0 else None
             )
-            outcome = await self._execute(handler, (RoomCtx(self, None, failure),), None)
+            outcome = await self._execute(handler, (RoomCtx(self, None, failure),))
             await self._flush_closes()
             if direct:
                 _raise_outcome(outcome)
@@ -367,7 +382,7 @@ class Instance:
     # -- running handlers ------------------------------------------------------------------
 
     async def _execute(
-        self, channel: Handler[Any], args: tuple[Any, ...], conn: AnyConnection | None
+        self, channel: Handler[Any], args: tuple[Any, ...]
     ) -> Success[object] | Failure[object]:
         """Run a handler (and its on_error) as one storage transaction."""
         run = _Run()
@@ -426,20 +441,18 @@ class Instance:
         if fn is None:
             log.warning("room %s/%s: undecodable frame from %s: %s", self.room.name, self.id, conn.id, exc)
             return
-        outcome = await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc), conn)
+        outcome = await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc))
         if isinstance(outcome, Failure):
             log.error("room %s/%s: on_decode_error failed: %s", self.room.name, self.id, _describe(outcome.cause))
 
     async def _finish_close(self, conn: AnyConnection) -> None:
         """Forget the connection and run on_close once."""
-        key = id(conn.socket)
-        if self._connections.pop(key, None) is None:
+        if not self._drop_connection(conn.socket):
             return
-        self._fanout = None
-        self._closed_sockets.add(key)
+        self._closed_sockets.add(id(conn.socket))
         handler = self.handlers.on_close
         if handler is not None:
-            outcome = await self._execute(handler, (RoomCtx(self, conn),), conn)
+            outcome = await self._execute(handler, (RoomCtx(self, conn),))
             if isinstance(outcome, Failure):
                 log.error("room %s/%s: on_close failed: %s", self.room.name, self.id, _describe(outcome.cause))
 
@@ -597,11 +610,7 @@ class Instance:
         else:
             excluded = except_
         if to is None and not excluded and tag is None:
-            fanout = self._fanout
-            if fanout is None:
-                conns = list(self._connections.values())
-                fanout = self._fanout = (conns, [c.socket for c in conns])
-            targets, sockets = fanout
+            targets, sockets = self._fanout_lists()
         else:
             # Filter once, up front: the host's send loop is the per-recipient cost.
             skip = {id(c.socket) for c in excluded}
