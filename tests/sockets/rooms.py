@@ -526,3 +526,12 @@ def lab_opts(
 async def join(rt: InMemorySocketRuntime, name: str, *, room_id: str = ROOM, **kw: Any) -> LabClient:
     """Open a Lab socket for `name` (the connection id is the name)."""
     return await run_promise(rt.testing_connect(Lab, room_id, lab_opts(name, **kw)))
+
+
+async def parked(rt: InMemorySocketRuntime) -> None:
+    """Wait until every frame sent so far reached its instance: handled, running,
+    or queued behind the instance's lock (over real sockets, frames travel first)."""
+    wait_received = getattr(rt, "wait_received", None)
+    if wait_received is not None:
+        await wait_received()
+    await anyio.wait_all_tasks_blocked()

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from durable_effect.effect import run_promise
+from durable_effect.sockets import InMemorySocketRuntime
 
-from .conftest import RuntimeFactory
+from .conftest import runtimes
 from .rooms import ROOM, Inc, Lab, LabConn, LabState, Probe, Said, Shout, join, lab_config
 
 TAGS = ["Inc", "Shout", "Whisper", "SetNote", "Do", "Schedule", "Ask", "Greet", "Said", "Nope", ""]
@@ -47,12 +48,15 @@ def is_valid_event(frame: Any) -> bool:
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(frames, min_size=1, max_size=4))
-def test_invalid_frames_change_nothing(make_runtime: RuntimeFactory, batch: list[Any]) -> None:
+def test_invalid_frames_change_nothing(host_case: tuple[str, str], batch: list[Any]) -> None:
     bad = [f for f in batch if not is_valid_event(f)]
+    probe = Probe()
 
     async def main() -> None:
-        probe = Probe()
-        rt = make_runtime(lab_config(probe, on_error="record"))
+        async with runtimes(host_case[0]) as make_runtime:
+            await story(make_runtime(lab_config(probe, on_error="record")))
+
+    async def story(rt: InMemorySocketRuntime) -> None:
         alice = await join(rt, "alice", note="n")
         bob = await join(rt, "bob")
         await run_promise(bob.receive(Inc(by=3)))
@@ -73,4 +77,4 @@ def test_invalid_frames_change_nothing(make_runtime: RuntimeFactory, batch: list
         await run_promise(alice.receive(Shout(text="after")))
         assert bob.received[-1] == Said(text="after", by="alice")
 
-    anyio.run(main)
+    anyio.run(main, backend=host_case[1])

@@ -12,7 +12,7 @@ from durable_effect.effect import Failure, run_promise, run_promise_exit
 from durable_effect.sockets import ConnectionInit, UpgradeError, UpgradeOpts
 
 from .conftest import RuntimeFactory
-from .rooms import ROOM, Do, Inc, Joined, Lab, LabConn, LabState, Nope, Probe, join, lab_config, lab_opts
+from .rooms import ROOM, Do, Inc, Joined, Lab, LabConn, LabState, Nope, Probe, join, lab_config, lab_opts, parked
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +106,7 @@ async def test_handlers_of_one_instance_never_interleave(make_runtime: RuntimeFa
     async with anyio.create_task_group() as tg:
         tg.start_soon(run_promise, alice.receive(Do(action="slow")))
         tg.start_soon(run_promise, bob.receive(Do(action="slow")))
-        await anyio.wait_all_tasks_blocked()
+        await parked(rt)
         # One handler is parked inside its run; the other has not started.
         assert len([e for e in probe.log if e.startswith("enter:")]) == 1
         probe.gate.set()
@@ -133,7 +133,7 @@ async def test_different_instances_run_concurrently(make_runtime: RuntimeFactory
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run_promise, alice.receive(Do(action="slow")))
-        await anyio.wait_all_tasks_blocked()
+        await parked(rt)
         assert "enter:alice" in probe.log
         # Instance "one" is busy; instance "two" is not held up by it.
         await run_promise(bob.receive(Inc(by=5)))
@@ -265,7 +265,7 @@ async def test_handlers_run_in_arrival_order(make_runtime: RuntimeFactory) -> No
     async with anyio.create_task_group() as tg:
         for client in clients:
             tg.start_soon(run_promise, client.receive(Do(action="slow")))
-            await anyio.wait_all_tasks_blocked()
+            await parked(rt)
         assert probe.log == ["enter:a"]
         probe.gate.set()
 

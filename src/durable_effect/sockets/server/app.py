@@ -34,6 +34,7 @@ import anyio
 from pydantic import BaseModel, ValidationError
 
 from durable_effect.effect import Layer
+from durable_effect.effect.clock import Clock, LiveClock
 from durable_effect.sockets.api import ConnectionInit, RoomHandle, SocketClientService, UpgradeOpts
 from durable_effect.sockets.engine import (
     ALARM_MAX_RETRIES,
@@ -55,7 +56,7 @@ from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.sockets.server.host import Close, ServerInstanceHost, ServerSocket
-from durable_effect.sockets.server.storage import MemoryStorage, ServerStorage
+from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage
 
 __all__ = ["Refuse", "SocketServer", "UpgradeRequest", "make_socket_server"]
 
@@ -108,15 +109,17 @@ class SocketServer(InstanceBackend):
         hibernate_after: float = 60.0,
         static_dir: str | Path | None = None,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.clock: Clock = clock if clock is not None else LiveClock()
         self.storage: ServerStorage = storage if storage is not None else MemoryStorage()
         self.upgrade_options = upgrade_options
         self.hibernate_after = hibernate_after
         self.static_dir = Path(static_dir).resolve() if static_dir is not None else None
         self.max_buffered_bytes = max_buffered_bytes
         self._client = SocketClientService(config, self)
-        base: dict[type, object] = {SocketClientService: self._client}
+        base: dict[type, object] = {Clock: self.clock, SocketClientService: self._client}
         self.engine = Engine(config, client=lambda: self._client, services=base, options=options, layer=services)
         self._hosts: dict[tuple[str, str], ServerInstanceHost] = {}
         self._instances: dict[tuple[str, str], Instance] = {}
@@ -131,7 +134,7 @@ class SocketServer(InstanceBackend):
         host = self._hosts.get(key)
         if host is None:
             self.config.room(room)
-            host = self._hosts[key] = ServerInstanceHost(room, id, self.storage, self._alarm_changed)
+            host = self._hosts[key] = ServerInstanceHost(room, id, self.storage, self._alarm_changed, self.clock.now_ms)
         return host
 
     def instance(self, room: str, id: str) -> Instance:
@@ -210,21 +213,26 @@ class SocketServer(InstanceBackend):
             assert self._alarm_wake is not None
             self._alarm_wake = anyio.Event()
             nxt = self.storage.next_alarm()
-            now = time.time() * 1_000.0
+            now = self.clock.now_ms()
             if nxt is None or nxt.at_ms > now:
                 wait = 3_600.0 if nxt is None else (nxt.at_ms - now) / 1_000.0
                 with anyio.move_on_after(wait):
                     await self._alarm_wake.wait()
                 continue
-            self.storage.delete_alarm(nxt.room, nxt.id)
-            try:
-                ok = await self.instance(nxt.room, nxt.id).fire_alarm(nxt.retries)
-            except RoomNotFoundError:
-                log.warning("alarm for unknown room %r dropped", nxt.room)
-                continue
-            if not ok and nxt.retries < ALARM_MAX_RETRIES and self.storage.get_alarm(nxt.room, nxt.id) is None:
-                retry = nxt.retries + 1
-                self.storage.set_alarm(nxt.room, nxt.id, time.time() * 1_000.0 + alarm_backoff_ms(retry), retry)
+            await self.fire_stored_alarm(nxt)
+
+    async def fire_stored_alarm(self, alarm: DueAlarm) -> None:
+        """Run a stored alarm that came due (the scheduler calls this): a failed
+        run is retried with backoff, up to 6 times, unless it set a new alarm."""
+        self.storage.delete_alarm(alarm.room, alarm.id)
+        try:
+            ok = await self.instance(alarm.room, alarm.id).fire_alarm(alarm.retries)
+        except RoomNotFoundError:
+            log.warning("alarm for unknown room %r dropped", alarm.room)
+            return
+        if not ok and alarm.retries < ALARM_MAX_RETRIES and self.storage.get_alarm(alarm.room, alarm.id) is None:
+            retry = alarm.retries + 1
+            self.storage.set_alarm(alarm.room, alarm.id, self.clock.now_ms() + alarm_backoff_ms(retry), retry)
 
     async def _evict_loop(self) -> None:
         period = max(self.hibernate_after / 2, 0.05)
@@ -337,7 +345,7 @@ class SocketServer(InstanceBackend):
         holder: list[ServerSocket] = []
 
         def accept(tags: list[str]) -> ServerSocket:
-            socket = ServerSocket(tags, host.gate_open, self.max_buffered_bytes)
+            socket = self._new_socket(host, tags)
             holder.append(socket)
             host.socket_list.append(socket)
             return socket
@@ -354,6 +362,9 @@ class SocketServer(InstanceBackend):
             await self._reader(socket, receive, room, id)
             socket.mark_closed()
             socket.wake()
+
+    def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
+        return ServerSocket(tags, host.gate_open, self.max_buffered_bytes)
 
     async def _reader(self, socket: ServerSocket, receive: Receive, room: str, id: str) -> None:
         while True:

@@ -89,13 +89,21 @@ class ServerSocket:
 class ServerInstanceHost:
     """Storage, alarm and sockets of one instance on the server."""
 
-    def __init__(self, room: str, id: str, storage: ServerStorage, on_alarm_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        room: str,
+        id: str,
+        storage: ServerStorage,
+        on_alarm_change: Callable[[], None],
+        now_ms: Callable[[], float] = lambda: time.time() * 1_000.0,
+    ) -> None:
         self.room = room
         self.id = id
         self.storage = storage
         self.socket_list: list[ServerSocket] = []
         self.held = False
         self._on_alarm_change = on_alarm_change
+        self.now_ms = now_ms
 
     def gate_open(self) -> bool:
         return not self.held
@@ -141,9 +149,6 @@ class ServerInstanceHost:
                 except Exception as exc:
                     failed.append((i, exc))
         return delivered, failed
-
-    def now_ms(self) -> float:
-        return time.time() * 1_000.0
 
     def sockets(self) -> Sequence[ServerSocket]:
         self.socket_list = [s for s in self.socket_list if s.is_open()]
