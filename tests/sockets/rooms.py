@@ -99,7 +99,20 @@ class SetNote(TaggedStruct, tag="SetNote"):
     note: str
 
 
-Action = Literal["close", "boom", "refuse", "save_then_fail", "wipe", "slow", "whoami", "unschedule", "census", "bump"]
+Action = Literal[
+    "close",
+    "boom",
+    "refuse",
+    "save_then_fail",
+    "change_then_fail",
+    "wipe",
+    "slow",
+    "whoami",
+    "unschedule",
+    "census",
+    "bump",
+    "self_call",
+]
 
 
 class Do(TaggedStruct, tag="Do"):
@@ -269,6 +282,7 @@ class Probe:
     alarm_runs: list[SystemFailure | None] = field(default_factory=list)
     ledger_states: list[LedgerState | None] = field(default_factory=list)
     census: list[dict[str, object]] = field(default_factory=list)
+    self_calls: list[object] = field(default_factory=list)
     gate: anyio.Event = field(default_factory=anyio.Event)
     connect_fails: bool = False
     alarm_failures_left: int = 0
@@ -423,6 +437,12 @@ def _do(ctx: LabCtx, probe: Probe, action: Action, code: int, who: str) -> Effec
     elif action == "save_then_fail":
         yield from ctx.save(LabState(count=999))
         yield from Nope("after save")
+    elif action == "change_then_fail":
+        assert conn is not None
+        yield from ctx.schedule_in(5_000)
+        yield from conn.set_state(LabConn(name=conn.state.name, note="changed"))
+        probe.next_alarms.append((yield from ctx.next_alarm()))
+        yield from Nope("after changes")
     elif action == "wipe":
         yield from ctx.save(LabState(count=-1))
         yield from ctx.purge()
@@ -449,6 +469,9 @@ def _do(ctx: LabCtx, probe: Probe, action: Action, code: int, who: str) -> Effec
         )
     elif action == "bump":
         yield from ctx.update(lambda s: LabState(count=s.count + 10))
+    elif action == "self_call":
+        result = yield from ctx.room(Lab).send(ROOM, Inc(by=1)).either()
+        probe.self_calls.append(result.failure())
     elif action == "unschedule":
         yield from ctx.cancel_schedule()
         probe.next_alarms.append((yield from ctx.next_alarm()))

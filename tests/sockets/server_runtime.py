@@ -68,7 +68,7 @@ class _Link:
 
     instance: tuple[str, str] = ("", "")
     frames_sent: int = 0
-    frames: list[str] = field(default_factory=list)
+    frames: list[str] = field(default_factory=list, repr=False)
     server_in: int = 0
     server_out: int = 0
     server_waiting: bool = False
@@ -98,10 +98,12 @@ class ServerTestConnection:
         try:
             async for frame in self._ws:
                 self._link.frames.append(frame if isinstance(frame, str) else frame.decode())
+                self._runtime.poke()
         except ConnectionClosed:
             pass
         finally:
             self._link.client_done = True
+            self._runtime.poke()
 
     @property
     def received(self) -> list[Any]:
@@ -218,6 +220,7 @@ class ServerTestRuntime:
         self._serving: asyncio.Task[None] | None = None
         self._address = ""
         self._connect_lock = anyio.Lock()
+        self._changed = asyncio.Event()
 
     # -- the server ------------------------------------------------------------------
 
@@ -232,10 +235,12 @@ class ServerTestRuntime:
 
         async def rx() -> Any:
             link.server_waiting = True
+            self.poke()
             message = await receive()
             link.server_waiting = False
             if message["type"] == "websocket.receive":
                 link.server_in += 1
+            self.poke()
             return message
 
         async def tx(message: Any) -> None:
@@ -244,11 +249,13 @@ class ServerTestRuntime:
             elif message["type"] == "websocket.close":
                 link.server_closing = True
             await send(message)
+            self.poke()
 
         try:
             await self.server(scope, rx, tx)
         finally:
             link.server_done = True
+            self.poke()
 
     async def _start(self) -> None:
         if self._uvicorn is not None:
@@ -303,23 +310,43 @@ class ServerTestRuntime:
                 return False
         return not any(inst.lock.locked() for key, inst in self.server._instances.items() if scope in (None, key))
 
+    def poke(self) -> None:
+        """Something changed: wake every `settle` and `wait_received` to look again."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _until(self, done: Callable[[], bool], scope: tuple[str, str] | None) -> None:
+        """Wait for `done()`, looking again on every change (and every 50 ms, for
+        changes nothing pokes: a lock released, an outbox drained). Waiting on an
+        event, not polling, keeps `anyio.wait_all_tasks_blocked` meaningful."""
+        try:
+            with anyio.fail_after(SETTLE_TIMEOUT):
+                while True:
+                    changed = self._changed
+                    await asyncio.sleep(0)
+                    if done():
+                        return
+                    with anyio.move_on_after(0.05):
+                        await changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"server not quiet after {SETTLE_TIMEOUT} s: {self._state(scope)}") from None
+
     async def settle(self, scope: tuple[str, str] | None = None) -> None:
         """Wait until the server is quiet (see `_quiet` and the module doc)."""
-        with anyio.fail_after(SETTLE_TIMEOUT):
-            while True:
-                for _ in range(3):
-                    await asyncio.sleep(0)
-                if self._quiet(scope):
-                    return
-                await asyncio.sleep(0.001)
+        await self._until(lambda: self._quiet(scope), scope)
+
+    def _state(self, scope: tuple[str, str] | None) -> str:
+        links = "; ".join(repr(link) for link in self._links if scope in (None, link.instance))
+        locked = [key for key, inst in self.server._instances.items() if inst.lock.locked()]
+        return f"scope={scope} locked={locked} links: {links}"
 
     async def wait_received(self) -> None:
         """Wait until the server has read every frame the clients sent (handled or
         queued behind its instance's lock), then until every task is blocked."""
         await anyio.wait_all_tasks_blocked()
-        with anyio.fail_after(SETTLE_TIMEOUT):
-            while any(not link.server_done and link.server_in < link.frames_sent for link in self._links):
-                await asyncio.sleep(0.001)
+        await self._until(
+            lambda: all(link.server_done or link.server_in >= link.frames_sent for link in self._links), None
+        )
         await anyio.wait_all_tasks_blocked()
 
     # -- connections --------------------------------------------------------------------

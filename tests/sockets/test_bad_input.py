@@ -14,7 +14,7 @@ from durable_effect.sockets import (
     RoomNotFoundError,
     RoomValidationError,
 )
-from durable_effect.sockets.memory import InMemorySocketRuntime
+from durable_effect.sockets.memory import START_MS, InMemorySocketRuntime
 
 from .conftest import RuntimeFactory
 from .rooms import (
@@ -24,6 +24,7 @@ from .rooms import (
     Inc,
     Lab,
     LabClient,
+    LabConn,
     LabState,
     Nope,
     OnError,
@@ -184,6 +185,24 @@ async def test_save_then_fail_is_rolled_back_even_when_on_error_recovers(make_ru
     await run_promise(alice.receive(Do(action="save_then_fail")))
     assert probe.errors == [Nope("after save")]
     assert await run_promise(rt.room(Lab).get_state(ROOM)) == LabState(count=7)
+    await still_fine(rt, alice, bob)
+
+
+@pytest.mark.parametrize("on_error", ["none", "record"])
+async def test_a_failed_run_keeps_no_alarm_and_no_connection_state(
+    make_runtime: RuntimeFactory, on_error: OnError
+) -> None:
+    rt, probe, alice, bob = await setup(make_runtime, on_error=on_error)
+    await run_promise(alice.receive(Do(action="change_then_fail")))
+    # Inside the run, its own changes were visible ...
+    assert probe.next_alarms == [START_MS + 5_000]
+    # ... and after it failed, none of them stayed.
+    assert await run_promise(rt.advance(60_000)) == 0
+    infos = await run_promise(rt.room(Lab).get_connections(ROOM))
+    assert [(i.id, i.state) for i in infos] == [("alice", LabConn(name="alice")), ("bob", LabConn(name="bob"))]
+    await run_promise(rt.hibernate(Lab, ROOM))  # the attachment was restored too
+    infos = await run_promise(rt.room(Lab).get_connections(ROOM))
+    assert [i.state.note for i in infos] == ["", ""]
     await still_fine(rt, alice, bob)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from durable_effect.effect import EffectGen, Failure, MissingServiceError, gen, provide, run_promise, run_promise_exit
-from durable_effect.sockets import ConnectionInit, RoomExecutionError, SocketClientService, UpgradeOpts
+from durable_effect.sockets import ConnectionInit, RoomError, RoomExecutionError, SocketClientService, UpgradeOpts
 
 from .conftest import RuntimeFactory
 from .rooms import (
     ROOM,
     Ask,
     Credit,
+    Do,
     Greet,
     Inc,
     Lab,
@@ -48,6 +49,19 @@ async def test_handler_dispatches_to_a_sibling_room(make_runtime: RuntimeFactory
     # The Lab instance itself is untouched.
     assert await run_promise(rt.room(Lab).get_state(ROOM)) is None
     assert not any(isinstance(m, LedgerSaid) for m in alice.received)
+
+
+async def test_a_handler_calling_its_own_instance_gets_a_room_error(make_runtime: RuntimeFactory) -> None:
+    probe = Probe()
+    rt = make_runtime(lab_config(probe))
+    alice = await join(rt, "alice")
+    await run_promise(alice.receive(Do(action="self_call")))
+    (err,) = probe.self_calls
+    assert isinstance(err, RoomError)
+    assert "called itself" in err.message
+    # The instance is not stuck: its handlers and direct calls still run.
+    await run_promise(alice.receive(Inc(by=2)))
+    assert await run_promise(rt.room(Lab).get_state(ROOM)) == LabState(count=2)
 
 
 async def test_with_services_provides_a_user_service(make_runtime: RuntimeFactory) -> None:

@@ -13,7 +13,9 @@ import json
 import logging
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Never
 
@@ -145,15 +147,34 @@ class Engine:
         return Instance(self, room, self.config.handlers[room_name], id, host)
 
 
-class _Run:
-    """One handler run's pending storage writes and deferred closes."""
+_RUNNING: ContextVar[frozenset[int]] = ContextVar("durable_effect_running_instances", default=frozenset())
+"""The instances whose handler runs are on the current call chain (siblings included)."""
 
-    __slots__ = ("closes", "deletes", "puts")
+
+class _Run:
+    """One handler run's pending writes: storage keys, the alarm, connection
+    states (to restore if the run fails), and deferred closes."""
+
+    __slots__ = ("alarm", "alarm_changed", "closes", "deletes", "puts", "states")
 
     def __init__(self) -> None:
         self.puts: dict[str, str] = {}
         self.deletes: set[str] = set()
+        self.alarm_changed = False
+        self.alarm: float | None = None  # when changed: the new time, or None (cancelled)
+        self.states: dict[int, tuple[Connection[Any, Any], BaseModel, str | None]] = {}
         self.closes: list[Connection[Any, Any]] = []
+
+    def discard(self) -> None:
+        """Forget every change: the run failed (or is replaced by on_error / purge)."""
+        self.puts.clear()
+        self.deletes.clear()
+        self.alarm_changed = False
+        for conn, state, attachment in self.states.values():
+            conn.state = state
+            if attachment is not None and conn.socket.is_open():
+                conn.socket.set_attachment(attachment)
+        self.states.clear()
 
 
 AnyConnection = Connection[BaseModel, TaggedStruct]
@@ -329,7 +350,7 @@ class Instance:
     async def send_event(self, value: object) -> None:
         """Direct-API event: validate, run on_event with no connection; raise its failure."""
         event = _validate_member(self.room.event, value)
-        async with self.lock:
+        async with self._direct():
             self._hydrate()
             await self._store_identity()
             handler = self.handlers.on_event
@@ -340,20 +361,20 @@ class Instance:
             _raise_outcome(outcome)
 
     async def get_state(self) -> BaseModel | None:
-        async with self.lock:
+        async with self._direct():
             try:
                 return await self._load_state()
             except (ValidationError, ValueError) as exc:
                 raise RoomError(f"stored state does not match the state schema: {exc}") from None
 
     async def get_connections(self, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
-        async with self.lock:
+        async with self._direct():
             self._hydrate()
             return [c.info() for c in self._connections.values() if c.is_open() and (tag is None or tag in c.tags)]
 
     async def broadcast_direct(self, value: object) -> None:
         msg = _validate_member(self.room.broadcast, value)
-        async with self.lock:
+        async with self._direct():
             self._hydrate()
             err = self._broadcast_now(msg, None, None, None)
         if err is not None:
@@ -361,7 +382,7 @@ class Instance:
 
     async def fire_alarm(self, retry_count: int = 0, *, direct: bool = False) -> bool:
         """Run on_alarm. Returns True on success; a direct call raises the failure."""
-        async with self.lock:
+        async with self._direct() if direct else self.lock:
             self._hydrate()
             await self._store_identity()
             handler = self.handlers.on_alarm
@@ -379,6 +400,19 @@ class Instance:
                 return False
             return True
 
+    @asynccontextmanager
+    async def _direct(self) -> AsyncIterator[None]:
+        """Hold the instance for a direct-API call. A call from one of this
+        instance's own handler runs (directly or through siblings) would wait
+        for itself forever: it fails at once with a RoomError instead."""
+        if id(self) in _RUNNING.get():
+            raise RoomError(
+                f"room {self.room.name}/{self.id} called itself through the client while one of its handlers "
+                "runs; use ctx (recall, save, broadcast, connections) inside a handler instead"
+            )
+        async with self.lock:
+            yield
+
     # -- running handlers ------------------------------------------------------------------
 
     async def _execute(
@@ -388,29 +422,34 @@ class Instance:
         run = _Run()
         self._run = run
         self.host.begin()
+        running = _RUNNING.set(_RUNNING.get() | {id(self)})
         try:
             outcome = await self._run_handler(channel.handler, args)
             if isinstance(outcome, Failure) and not _is_purge(outcome.cause):
                 if channel.on_error is not None:
                     # The failed handler's writes are dropped: on_error starts
                     # from the stored state, and only its own writes commit.
-                    run.puts.clear()
-                    run.deletes.clear()
+                    run.discard()
                     err = _error_of(outcome.cause)
                     outcome = await self._run_handler(channel.on_error, (args[0], err))
             if isinstance(outcome, Failure) and _is_purge(outcome.cause):
+                run.discard()
                 await self._do_purge()
                 outcome = Success(None)
-                run.puts.clear()
-                run.deletes.clear()
             # Commit (or, after a failure, just release held output): the
             # host sends this run's frames only once its writes are durable.
             if isinstance(outcome, Success):
+                if run.alarm_changed and run.alarm is None:
+                    await self.host.delete_alarm()
+                elif run.alarm_changed and run.alarm is not None:
+                    await self.host.set_alarm(run.alarm)
                 await self.host.commit(run.puts, run.deletes)
             else:
+                run.discard()
                 await self.host.commit({}, ())
             return outcome
         finally:
+            _RUNNING.reset(running)
             self._run = None
             self._pending_closes.extend(run.closes)
 
@@ -563,6 +602,9 @@ class Instance:
                 data = self._encode_attachment(conn.id, conn.tags, model)
             except (AttachmentTooLargeError, RoomValidationError) as exc:
                 return _Fail(Fail(exc))
+            run = self._run
+            if run is not None and id(conn) not in run.states:
+                run.states[id(conn)] = (conn, conn.state, conn.socket.attachment())
             conn.socket.set_attachment(data)
             conn.state = model
             return _Succeed(None)
@@ -630,19 +672,35 @@ class Instance:
             millis = Duration.decode(duration).millis
         except ValueError as exc:
             return _Fail(Fail(RoomError(str(exc))))
-        return self._alarm_op(lambda: self.host.set_alarm(self.host.now_ms() + millis))
+        return self._alarm_op(lambda: self._set_alarm(self.host.now_ms() + millis))
 
     def schedule_at(self, when: datetime | float) -> Effect[None, RoomError]:
         at = when.timestamp() * 1_000.0 if isinstance(when, datetime) else float(when)
-        return self._alarm_op(lambda: self.host.set_alarm(at))
+        return self._alarm_op(lambda: self._set_alarm(at))
 
     def cancel_schedule(self) -> Effect[None, RoomError]:
-        return self._alarm_op(self.host.delete_alarm)
+        return self._alarm_op(lambda: self._set_alarm(None))
 
     def next_alarm(self) -> Effect[float | None, RoomError]:
-        return self._alarm_op(self.host.get_alarm)
+        return self._alarm_op(self._get_alarm)
 
-    def _alarm_op(self, op: Callable[[], Any]) -> Effect[Any, RoomError]:
+    async def _set_alarm(self, at: float | None) -> None:
+        """Inside a run the alarm is part of its transaction; outside, immediate."""
+        run = self._run
+        if run is not None:
+            run.alarm, run.alarm_changed = at, True
+        elif at is None:
+            await self.host.delete_alarm()
+        else:
+            await self.host.set_alarm(at)
+
+    async def _get_alarm(self) -> float | None:
+        run = self._run
+        if run is not None and run.alarm_changed:
+            return run.alarm
+        return await self.host.get_alarm()
+
+    def _alarm_op(self, op: Callable[[], Awaitable[Any]]) -> Effect[Any, RoomError]:
         async def run(_: Mapping[type, object]) -> Success[Any] | Failure[RoomError]:
             try:
                 return Success(await op())
