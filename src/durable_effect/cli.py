@@ -1,4 +1,4 @@
-"""`durable-effect serve MODULE:ATTR`: run rooms on this machine under uvicorn.
+"""`durable-effect serve MODULE:ATTR`: run rooms on this machine (native transport, or uvicorn).
 
 ATTR names a `SocketConfig` (served with defaults) or a function taking the
 storage and returning a `SocketServer` (to set `upgrade_options`, a static
@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from durable_effect.sockets.server import SocketServer
 
 __all__ = ["load_server", "main"]
 
 
-def load_server(target: str, db: str | None) -> object:
+def load_server(target: str, db: str | None) -> SocketServer:
     """Import `MODULE:ATTR` and make the server it describes."""
     from durable_effect.sockets.registry import SocketConfig
     from durable_effect.sockets.server import MemoryStorage, SocketServer, SQLiteStorage, make_socket_server
@@ -46,33 +50,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8787)
     serve.add_argument("--db", default=None, help="SQLite file for state and alarms (default: in memory)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--transport",
+        choices=["native", "asgi"],
+        default=None,
+        help="native: asyncio, frames built once (default); asgi: uvicorn",
+    )
     args = parser.parse_args(argv)
 
-    import uvicorn
-
-    from durable_effect.sockets.server import SocketServer
-
     app = load_server(args.target, args.db)
-
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            # Close the sockets with 1001 (going away) first: uvicorn's own
-            # shutdown would otherwise close them with 1012 before the app's
-            # lifespan shutdown runs. Storage is closed by the lifespan (every
-            # handler run is already committed).
-            if isinstance(app, SocketServer):
-                app.shutdown()
-            super().handle_exit(sig, frame)
-
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]  # an ASGI 3 callable; uvicorn's own type is narrower than the protocol
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        ws="websockets-sansio",
-        lifespan="on",
-    )
-    Server(config).run()
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    app.run(args.host, args.port, transport=args.transport, log_level=args.log_level)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,30 @@ import anyio
 import uvicorn
 from websockets.asyncio.client import ClientConnection
 
+from durable_effect.sockets.server import SocketServer
+from durable_effect.sockets.server.native import serve_native
+
 TIMEOUT = 5.0
 
 
+TRANSPORTS = ["native", "asgi"]
+transport = "native"
+"""The transport `serve` uses; tests/server/conftest.py runs every test on each."""
+
+
 @asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
+async def serve(app: SocketServer) -> AsyncIterator[str]:
+    """Serve `app` on an ephemeral port on the current transport; yield `host:port`."""
+    if transport == "native":
+        async with serve_native(app) as native:
+            yield f"127.0.0.1:{native.port}"
+        return
+    async with serve_asgi(app) as addr:
+        yield addr
+
+
+@asynccontextmanager
+async def serve_asgi(app: Any) -> AsyncIterator[str]:
     """Run `app` under uvicorn on an ephemeral port; yield `host:port`."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio", lifespan="on", log_level="warning")
     server = uvicorn.Server(config)

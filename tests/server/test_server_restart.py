@@ -16,6 +16,7 @@ import anyio
 import pytest
 from websockets.asyncio.client import connect
 
+from . import server_helpers
 from .server_helpers import free_port, http, recv, serve, wait_closed
 from .server_rooms import build
 
@@ -39,6 +40,8 @@ def serve_process(db: Path, port: int, log: Path) -> Iterator[subprocess.Popen[b
                 str(port),
                 "--log-level",
                 "warning",
+                "--transport",
+                server_helpers.transport,
             ],
             cwd=ROOT,
             stdout=out,

@@ -306,7 +306,14 @@ class ServerTestRuntime:
             if not link.server_waiting or link.server_in != link.frames_sent:
                 return False
         for host in self.server._hosts.values():
-            if any(socket.outbox for socket in host.socket_list if socket.is_open()) and host.gate_open():
+            if (
+                any(
+                    isinstance(socket, ServerSocket) and socket.outbox
+                    for socket in host.socket_list
+                    if socket.is_open()
+                )
+                and host.gate_open()
+            ):
                 return False
         return not any(inst.lock.locked() for key, inst in self.server._instances.items() if scope in (None, key))
 

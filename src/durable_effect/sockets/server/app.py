@@ -27,7 +27,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from types import FrameType
+from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 import anyio
@@ -55,17 +56,22 @@ from durable_effect.sockets.errors import (
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
-from durable_effect.sockets.server.host import Close, ServerInstanceHost, ServerSocket
+from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage
 
 __all__ = ["Refuse", "SocketServer", "UpgradeRequest", "make_socket_server"]
 
 log = logging.getLogger("durable_effect.server")
 
+S = TypeVar("S", bound="ServedSocket")
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
+
+Transport: TypeAlias = Literal["native", "asgi"]
+"""How `run` (and `durable-effect serve`) serves the app: the native asyncio
+transport (frames built once, batched writes), or uvicorn over ASGI."""
 
 CLOSE_GOING_AWAY = 1001
 DEFAULT_MAX_BUFFERED = 4 << 20
@@ -110,8 +116,10 @@ class SocketServer(InstanceBackend):
         static_dir: str | Path | None = None,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
         clock: Clock | None = None,
+        transport: Transport = "native",
     ) -> None:
         self.config = config
+        self.transport: Transport = transport
         self.clock: Clock = clock if clock is not None else LiveClock()
         self.storage: ServerStorage = storage if storage is not None else MemoryStorage()
         self.upgrade_options = upgrade_options
@@ -179,6 +187,44 @@ class SocketServer(InstanceBackend):
 
     async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
         raise UpgradeError("WebSocket upgrades arrive through the ASGI app's /ws route", 400)
+
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8787,
+        *,
+        transport: Transport | None = None,
+        log_level: str = "info",
+    ) -> None:
+        """Serve until SIGINT/SIGTERM on `transport` (default: the one given to
+        the constructor); sockets are closed with 1001 and storage is closed."""
+        from durable_effect.sockets.server.native import run_native
+
+        if (transport or self.transport) == "native":
+            run_native(self, host, port)
+            return
+        import uvicorn
+
+        app = self
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                # Close the sockets with 1001 (going away) first: uvicorn's own
+                # shutdown would otherwise close them with 1012 before the app's
+                # lifespan shutdown runs. Storage is closed by the lifespan (every
+                # handler run is already committed).
+                app.shutdown()
+                super().handle_exit(sig, frame)
+
+        config = uvicorn.Config(
+            self,
+            host=host,
+            port=port,
+            ws="websockets-sansio",
+            lifespan="on",
+            log_level=log_level,
+        )
+        Server(config).run()
 
     # -- background work ---------------------------------------------------------------
 
@@ -326,26 +372,41 @@ class SocketServer(InstanceBackend):
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        query = dict(parse_qsl(scope.get("query_string", b"").decode()))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        socket = await self.admit(room, id, query, headers, self._new_socket)
+        if isinstance(socket, Refuse):
+            await _deny(scope, send, socket.status, socket.reason)
+            return
+        await send({"type": "websocket.accept"})
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._writer, socket, send, tg.cancel_scope)
+            await self._reader(socket, receive, room, id)
+            socket.mark_closed()
+            socket.wake()
+
+    async def admit(
+        self,
+        room: str,
+        id: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        make_socket: Callable[[ServerInstanceHost, list[str]], S],
+    ) -> S | Refuse:
+        """Decide and run a WebSocket upgrade (the hook, then on_connect); give
+        the accepted socket, or how to refuse it. Every transport calls this."""
         try:
             self.config.room(room)
         except RoomNotFoundError:
-            await _deny(scope, send, 404, f"no room named {room!r}")
-            return
-        request = UpgradeRequest(
-            room,
-            id,
-            dict(parse_qsl(scope.get("query_string", b"").decode())),
-            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
-        )
-        decided = await self._upgrade_options(request)
+            return Refuse(404, f"no room named {room!r}")
+        decided = await self._upgrade_options(UpgradeRequest(room, id, query, headers))
         if isinstance(decided, Refuse):
-            await _deny(scope, send, decided.status, decided.reason)
-            return
+            return decided
         host = self.host(room, id)
-        holder: list[ServerSocket] = []
+        holder: list[S] = []
 
-        def accept(tags: list[str]) -> ServerSocket:
-            socket = self._new_socket(host, tags)
+        def accept(tags: list[str]) -> S:
+            socket = make_socket(host, tags)
             holder.append(socket)
             host.socket_list.append(socket)
             return socket
@@ -353,15 +414,8 @@ class SocketServer(InstanceBackend):
         try:
             await self.instance(room, id).upgrade(decided, accept)
         except UpgradeError as exc:
-            await _deny(scope, send, exc.status, exc.message)
-            return
-        socket = holder[0]
-        await send({"type": "websocket.accept"})
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._writer, socket, send, tg.cancel_scope)
-            await self._reader(socket, receive, room, id)
-            socket.mark_closed()
-            socket.wake()
+            return Refuse(exc.status, exc.message)
+        return holder[0]
 
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
         return ServerSocket(tags, host.gate_open, self.max_buffered_bytes)

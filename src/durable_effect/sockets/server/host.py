@@ -6,15 +6,52 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
+from websockets.frames import Frame, Opcode
 
 from durable_effect.sockets.host import HostSocket
 from durable_effect.sockets.server.storage import ServerStorage
 
-__all__ = ["Close", "ServerInstanceHost", "ServerSocket"]
+__all__ = ["Close", "ServedSocket", "ServerInstanceHost", "ServerSocket", "SharedFrame", "text_frame"]
 
 CLOSE_POLICY_VIOLATION = 1008
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked, unfragmented text frame: what the server sends every socket."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+class SharedFrame:
+    """A broadcast's frame: the text, and its wire bytes built once, on first use."""
+
+    __slots__ = ("_wire", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = text_frame(self.text)
+        return self._wire
+
+
+class ServedSocket(HostSocket, Protocol):
+    """A socket of either transport, as the server's instance host drives it."""
+
+    tags: list[str]
+    close_code: int | None
+
+    def send_shared(self, frame: SharedFrame) -> None:
+        """Send a broadcast's frame (raise if the socket cannot take it)."""
+        ...
+
+    def release(self) -> None:
+        """The instance's output gate opened: write what waited for it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +92,13 @@ class ServerSocket:
             raise ConnectionError("send buffer full; socket closed")
         self.outbox.append(frame)
         self.wake()
+
+    def send_shared(self, frame: SharedFrame) -> None:
+        self.send(frame.text)
+
+    def release(self) -> None:
+        if self.outbox:
+            self.wake()
 
     def close(self, code: int, reason: str) -> None:
         if self._open:
@@ -100,7 +144,7 @@ class ServerInstanceHost:
         self.room = room
         self.id = id
         self.storage = storage
-        self.socket_list: list[ServerSocket] = []
+        self.socket_list: list[ServedSocket] = []
         self.held = False
         self._on_alarm_change = on_alarm_change
         self.now_ms = now_ms
@@ -120,8 +164,7 @@ class ServerInstanceHost:
         finally:
             self.held = False
             for socket in self.socket_list:
-                if socket.outbox:
-                    socket.wake()
+                socket.release()
 
     async def delete_all(self) -> None:
         self.storage.delete_all(self.room, self.id)
@@ -141,15 +184,16 @@ class ServerInstanceHost:
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         delivered = 0
         failed: list[tuple[int, Exception]] = []
+        shared = SharedFrame(frame)
         for i, socket in enumerate(sockets):
             if socket.is_open():
                 try:
-                    socket.send(frame)
+                    socket.send_shared(shared)  # type: ignore[attr-defined]  # every socket of this host is a ServedSocket
                     delivered += 1
                 except Exception as exc:
                     failed.append((i, exc))
         return delivered, failed
 
-    def sockets(self) -> Sequence[ServerSocket]:
+    def sockets(self) -> Sequence[ServedSocket]:
         self.socket_list = [s for s in self.socket_list if s.is_open()]
         return self.socket_list

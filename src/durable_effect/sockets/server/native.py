@@ -1,0 +1,646 @@
+"""The native transport: asyncio protocols, frames built once, one write per socket per loop turn.
+
+One `asyncio.Protocol` object per TCP connection, and no task per connection:
+
+- HTTP requests (`/api/...`, static files) are parsed with `h11` and handed to
+  the `SocketServer`'s ASGI routes.
+- A WebSocket upgrade is parsed, answered and then framed by the `websockets`
+  package's sans-I/O `ServerProtocol` (handshake, masking, fragments, ping and
+  pong, the close handshake, size limits). Text messages are checked to be
+  UTF-8 (1007 otherwise).
+- Outgoing frames: a broadcast's frame is serialized once (server frames are
+  not masked, so every socket gets the same bytes) and appended to each
+  socket's pending list; all frames of one event-loop iteration go out in one
+  `write` per socket. Frames of a handler run stay pending until its storage
+  commit (the output gate).
+- Backpressure: while the kernel and transport buffers of a socket are over
+  the high-water mark, its frames wait in the pending list; a socket whose
+  pending bytes pass `max_buffered_bytes` is closed with 1008.
+- Inbound messages of one connection run through the engine in order; a task
+  lives only while a connection has messages waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Final
+from urllib.parse import parse_qsl, unquote
+
+import h11
+from websockets.exceptions import ProtocolError
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from durable_effect.sockets.server.app import Message, Refuse, Scope, SocketServer
+from durable_effect.sockets.server.host import CLOSE_POLICY_VIOLATION, ServerInstanceHost, SharedFrame, text_frame
+
+__all__ = ["NativeServer", "NativeSocket", "run_native", "serve_native"]
+
+log = logging.getLogger("durable_effect.server")
+
+MAX_HEAD_BYTES: Final = 64 << 10
+CLOSE_TIMEOUT: Final = 5.0
+SHUTDOWN_TIMEOUT: Final = 3.0
+_INVALID_DATA: Final = 1007
+_EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
+_PEER_CLOSE: Final = object()
+_VALID_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+class NativeSocket(asyncio.Protocol):
+    """One TCP connection: an HTTP exchange, or a WebSocket and the engine's socket for it."""
+
+    __slots__ = (
+        "_abort_timer",
+        "_attachment",
+        "_draining",
+        "_eof",
+        "_head",
+        "_http",
+        "_http_wake",
+        "_inbox",
+        "_open",
+        "_parts",
+        "_paused",
+        "_pending",
+        "_pending_bytes",
+        "_phase",
+        "_text",
+        "close_code",
+        "dirty",
+        "gate",
+        "host",
+        "native",
+        "proto",
+        "tags",
+        "transport",
+    )
+
+    def __init__(self, native: NativeServer) -> None:
+        self.native = native
+        self.transport: asyncio.Transport | None = None
+        self.proto: ServerProtocol | None = None
+        self.host: ServerInstanceHost | None = None
+        self.tags: list[str] = []
+        self.gate: Callable[[], bool] = _always
+        self.close_code: int | None = None
+        self.dirty = False
+        self._phase = "head"  # head -> http | handshake -> open -> closed
+        self._head = bytearray()
+        self._http: h11.Connection | None = None
+        self._http_wake: asyncio.Event | None = None
+        self._attachment: str | None = None
+        self._open = False
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._paused = False
+        self._eof = False
+        self._inbox: deque[tuple[object, str | bytes]] = deque()
+        self._draining = False
+        self._parts: list[bytes] = []
+        self._text = False
+        self._abort_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.native.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase == "open" or self._phase == "handshake":
+            self._ws_data(data)
+        elif self._phase == "http":
+            assert self._http is not None and self._http_wake is not None
+            self._http.receive_data(data)
+            self._http_wake.set()
+        elif self._phase == "head":
+            self._head_data(data)
+
+    def eof_received(self) -> bool | None:
+        if self.proto is not None:
+            self.proto.receive_eof()
+            self._after_receive()
+        elif self._http is not None and self._http_wake is not None:
+            self._http.receive_data(b"")
+            self._http_wake.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.native.connections.discard(self)
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+        if self._http_wake is not None:
+            self._http_wake.set()
+        was_ws = self._phase in ("open", "handshake")
+        self._phase = "closed"
+        self._open = False
+        self._pending.clear()
+        if was_ws and self.host is not None:
+            proto = self.proto
+            rcvd = proto.close_rcvd if proto is not None else None
+            code = rcvd.code if rcvd is not None else self.close_code or 1006
+            self._enqueue(_PEER_CLOSE, f"{code}:{rcvd.reason if rcvd is not None else ''}")
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._schedule()
+
+    # -- the engine's socket (HostSocket) ------------------------------------------------
+
+    def is_open(self) -> bool:
+        return self._open
+
+    def send(self, frame: str) -> None:
+        proto = self.proto
+        if proto is not None and proto.extensions:
+            if not self._open:
+                raise ConnectionError("socket is not open")
+            proto.send_text(frame.encode())
+            self._pump()
+        else:
+            self._push(text_frame(frame))
+
+    def send_shared(self, frame: SharedFrame) -> None:
+        proto = self.proto
+        if proto is not None and proto.extensions:  # compressed sockets frame their own messages
+            self.send(frame.text)
+        else:
+            self._push(frame.wire())
+
+    def _push(self, wire: bytes) -> None:
+        if not self._open:
+            raise ConnectionError("socket is not open")
+        self._pending.append(wire)
+        self._pending_bytes += len(wire)
+        if self._pending_bytes > self.native.max_buffered_bytes and (self._paused or not self.gate()):
+            self._overflow()
+            return
+        self._schedule()
+
+    def close(self, code: int, reason: str) -> None:
+        if not self._open:
+            return
+        self._open = False
+        self.close_code = code
+        proto = self.proto
+        if proto is None or proto.state is not State.OPEN:
+            return
+        if code not in _VALID_CLOSE and not 3000 <= code < 5000:
+            code = 1000
+        try:
+            proto.send_close(code, _short(reason))
+        except ProtocolError:
+            proto.send_close(1000)
+        self._pump()
+        loop = asyncio.get_running_loop()
+        self._abort_timer = loop.call_later(CLOSE_TIMEOUT, self._abort)
+
+    def attachment(self) -> str | None:
+        return self._attachment
+
+    def set_attachment(self, data: str) -> None:
+        self._attachment = data
+
+    def release(self) -> None:
+        """The instance's output gate opened: write what waited for it."""
+        if self._pending:
+            self._schedule()
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if not self.dirty:
+            self.dirty = True
+            self.native.mark_dirty(self)
+
+    def flush(self) -> None:
+        """Write every pending frame in one call (the native server calls this once per loop turn)."""
+        self.dirty = False
+        transport = self.transport
+        if transport is None or self._phase == "closed":
+            return
+        if self._phase == "handshake" or self._paused or not self.gate():
+            if self._eof and self._phase != "handshake" and not self._pending:
+                transport.close()
+            return
+        pending = self._pending
+        if pending:
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            self._pending = []
+            self._pending_bytes = 0
+        if self._eof:
+            transport.close()
+
+    def _pump(self) -> None:
+        """Move what the sans-I/O protocol wants sent into the pending writes, in order."""
+        proto = self.proto
+        assert proto is not None
+        for data in proto.data_to_send():
+            if data == _EOF:
+                self._eof = True
+            else:
+                self._pending.append(data)
+                self._pending_bytes += len(data)
+        if self._pending or self._eof:
+            self._schedule()
+
+    def _overflow(self) -> None:
+        """A client that does not read: close it (1008), never buffer without bound."""
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._open = False
+        self.close_code = CLOSE_POLICY_VIOLATION
+        transport = self.transport
+        if transport is not None:
+            close = Frame(Opcode.CLOSE, Close(CLOSE_POLICY_VIOLATION, "client too slow").serialize())
+            transport.write(close.serialize(mask=False))
+            transport.abort()
+
+    def _abort(self) -> None:
+        if self.transport is not None and self._phase != "closed":
+            self.transport.abort()
+
+    # -- WebSocket input -------------------------------------------------------------------
+
+    def _head_data(self, data: bytes) -> None:
+        head = self._head
+        head += data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(head) > MAX_HEAD_BYTES:
+                self._reply_plain(431, "request head too large")
+            return
+        first = bytes(head[: end + 4])
+        self._head = bytearray()
+        if _is_upgrade(first):
+            self._phase = "handshake"
+            self.proto = ServerProtocol(
+                max_size=self.native.max_message_bytes,
+                extensions=[ServerPerMessageDeflateFactory()] if self.native.deflate else None,
+            )
+            self.proto.receive_data(first + bytes(head[end + 4 :]) if len(head) > end + 4 else first)
+            request = next((e for e in self.proto.events_received() if isinstance(e, Request)), None)
+            if request is None:  # not a valid request: the protocol's reply and EOF go out
+                self._phase = "refused"
+                self._pump()
+                return
+            self.native.spawn(self._handshake(request))
+        else:
+            self._phase = "http"
+            self._http = h11.Connection(h11.SERVER)
+            self._http_wake = asyncio.Event()
+            self._http.receive_data(bytes(head))
+            self.native.spawn(self._serve_http())
+
+    async def _handshake(self, request: Request) -> None:
+        proto = self.proto
+        assert proto is not None
+        path, _, query = request.path.partition("?")
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        response = proto.accept(request)
+        if response.status_code != 101:
+            self._refuse_ws(response.status_code, response.body.decode(errors="replace").strip() or "bad handshake")
+            return
+        if len(parts) != 3 or parts[0] != "ws":
+            self._refuse_ws(404, f"no WebSocket route for {path}")
+            return
+        headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        admitted = await self.native.app.admit(parts[1], parts[2], dict(parse_qsl(query)), headers, self._accepted)
+        if isinstance(admitted, Refuse):
+            self._refuse_ws(admitted.status, admitted.reason)
+            return
+        if self._phase != "handshake":  # the client went away during on_connect
+            return
+        held = self._pending
+        self._pending = []
+        self._pending_bytes = 0
+        proto.send_response(response)
+        self._phase = "open"
+        self._pump()
+        for frame in held:
+            self._pending.append(frame)
+            self._pending_bytes += len(frame)
+        self._after_receive()
+
+    def _accepted(self, host: ServerInstanceHost, tags: list[str]) -> NativeSocket:
+        self.host = host
+        self.tags = tags
+        self.gate = host.gate_open
+        self._open = True
+        return self
+
+    def _refuse_ws(self, status: int, reason: str) -> None:
+        proto = self.proto
+        assert proto is not None
+        body = json.dumps({"error": {"_tag": "UpgradeError", "message": reason, "status": status}})
+        response = proto.reject(status, body)
+        response.headers["Content-Type"] = "application/json"
+        proto.send_response(response)
+        self._open = False
+        self._phase = "refused"
+        self._pending = []
+        self._pump()
+
+    def _ws_data(self, data: bytes) -> None:
+        proto = self.proto
+        assert proto is not None
+        proto.receive_data(data)
+        if self._phase == "open":
+            self._after_receive()
+
+    def _after_receive(self) -> None:
+        proto = self.proto
+        assert proto is not None
+        if self._phase == "handshake":
+            return  # frames wait in the protocol until the upgrade completes
+        for event in proto.events_received():
+            if isinstance(event, Frame):
+                self._frame(event)
+        self._pump()
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if frame.fin:
+                self._message(opcode is Opcode.TEXT, frame.data)
+            else:
+                self._text = opcode is Opcode.TEXT
+                self._parts = [bytes(frame.data)]
+        elif opcode is Opcode.CONT:
+            self._parts.append(bytes(frame.data))
+            if frame.fin:
+                data = b"".join(self._parts)
+                self._parts = []
+                self._message(self._text, data)
+        elif opcode is Opcode.CLOSE:
+            self._open = False
+
+    def _message(self, text: bool, data: bytes | bytearray | memoryview) -> None:
+        if not self._open or self.host is None:
+            return
+        if text:
+            try:
+                decoded = bytes(data).decode()
+            except UnicodeDecodeError:
+                proto = self.proto
+                assert proto is not None
+                self._open = False
+                self.close_code = _INVALID_DATA
+                proto.fail(_INVALID_DATA, "invalid UTF-8")
+                return
+            self._enqueue(None, decoded)
+        else:
+            self._enqueue(None, bytes(data))
+
+    # -- the engine, in order ----------------------------------------------------------------
+
+    def _enqueue(self, kind: object, data: str | bytes) -> None:
+        self._inbox.append((kind, data))
+        if not self._draining:
+            self._draining = True
+            self.native.spawn(self._drain())
+
+    async def _drain(self) -> None:
+        host = self.host
+        assert host is not None
+        app = self.native.app
+        inbox = self._inbox
+        try:
+            while inbox:
+                kind, data = inbox.popleft()
+                instance = app.instance(host.room, host.id)
+                if kind is _PEER_CLOSE:
+                    assert isinstance(data, str)
+                    code, _, reason = data.partition(":")
+                    await instance.closed(self, int(code), reason)
+                else:
+                    await instance.message(self, data)
+        finally:
+            self._draining = False
+
+    # -- plain HTTP ----------------------------------------------------------------------------
+
+    async def _serve_http(self) -> None:
+        conn = self._http
+        wake = self._http_wake
+        assert conn is not None and wake is not None
+        try:
+            while self._phase == "http":
+                event = await self._http_event(conn, wake)
+                if isinstance(event, h11.Request):
+                    await self._http_request(conn, wake, event)
+                    if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                        conn.start_next_cycle()
+                        continue
+                break
+        except h11.RemoteProtocolError:
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                self._reply_plain(400, "bad request")
+                return
+        if self.transport is not None:
+            self.transport.close()
+
+    async def _http_event(self, conn: h11.Connection, wake: asyncio.Event) -> object:
+        while True:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            if self._phase != "http":
+                return h11.ConnectionClosed()
+            wake.clear()
+            await wake.wait()
+
+    async def _http_request(self, conn: h11.Connection, wake: asyncio.Event, request: h11.Request) -> None:
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": request.http_version.decode(),
+            "method": request.method.decode(),
+            "path": unquote(path),
+            "raw_path": path.encode("latin-1"),
+            "query_string": query.encode("latin-1"),
+            "root_path": "",
+            "headers": [(k.lower(), v) for k, v in request.headers],
+        }
+
+        async def receive() -> Message:
+            event = await self._http_event(conn, wake)
+            if isinstance(event, h11.Data):
+                return {"type": "http.request", "body": bytes(event.data), "more_body": True}
+            if isinstance(event, h11.EndOfMessage):
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                self._http_write(conn, h11.Response(status_code=message["status"], headers=headers))
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                if body:
+                    self._http_write(conn, h11.Data(data=body))
+                if not message.get("more_body", False):
+                    self._http_write(conn, h11.EndOfMessage())
+
+        await self.native.app(scope, receive, send)
+        while conn.their_state is h11.SEND_BODY:  # a body the route did not read
+            if isinstance(await self._http_event(conn, wake), h11.ConnectionClosed):
+                break
+
+    def _http_write(self, conn: h11.Connection, event: h11.Response | h11.Data | h11.EndOfMessage) -> None:
+        data = conn.send(event)
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def _reply_plain(self, status: int, text: str) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        body = text.encode()
+        head = f"HTTP/1.1 {status} {text}\r\ncontent-type: text/plain\r\ncontent-length: {len(body)}\r\n"
+        transport.write(head.encode() + b"connection: close\r\n\r\n" + body)
+        transport.close()
+        self._phase = "closed"
+
+
+class NativeServer:
+    """Serves a `SocketServer` on asyncio with `NativeSocket` connections."""
+
+    def __init__(
+        self,
+        app: SocketServer,
+        *,
+        deflate: bool = False,
+        max_message_bytes: int | None = None,
+    ) -> None:
+        self.app = app
+        self.deflate = deflate
+        self.max_message_bytes = (
+            max_message_bytes if max_message_bytes is not None else app.engine.options.max_frame_bytes
+        )
+        self.max_buffered_bytes = app.max_buffered_bytes
+        self.connections: set[NativeSocket] = set()
+        self._dirty: list[NativeSocket] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    def mark_dirty(self, socket: NativeSocket) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(socket)
+
+    def _flush(self) -> None:
+        dirty = self._dirty
+        self._dirty = []
+        for socket in dirty:
+            socket.flush()
+
+    def spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("connection task failed", exc_info=task.exception())
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: NativeSocket(self), host, port, reuse_address=True)
+
+    async def close(self) -> None:
+        """Close every WebSocket with 1001, let the closes go out, stop listening."""
+        if self._server is not None:
+            self._server.close()
+        self.app.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_TIMEOUT
+        while any(c.proto is not None for c in self.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        while self._tasks and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+
+@asynccontextmanager
+async def serve_native(
+    app: SocketServer,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    deflate: bool = False,
+) -> AsyncIterator[NativeServer]:
+    """Serve `app` on the native transport while the block runs (alarms and
+    eviction included); on exit close the sockets with 1001 and the storage."""
+    native = NativeServer(app, deflate=deflate)
+    async with app.running():
+        await native.start(host, port)
+        try:
+            yield native
+        finally:
+            await native.close()
+    app.storage.close()
+
+
+def run_native(app: SocketServer, host: str = "127.0.0.1", port: int = 8787, *, deflate: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM (uvloop's event loop when it is installed)."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with serve_native(app, host, port, deflate=deflate) as native:
+            log.info("serving rooms on http://%s:%d (native transport)", host, native.port)
+            await stop.wait()
+
+    try:
+        import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional; untyped when present
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+def _always() -> bool:
+    return True
+
+
+def _short(reason: str) -> str:
+    data = reason.encode()
+    return reason if len(data) <= 123 else data[:123].decode(errors="ignore")
+
+
+def _is_upgrade(head: bytes) -> bool:
+    lower = head.lower()
+    return lower.startswith(b"get ") and b"\r\nupgrade:" in lower and b"websocket" in lower
