@@ -1,21 +1,24 @@
 """Self-hosted server benchmark: `python -m bench.server` (or `make bench`).
 
-Our server (uvicorn, `ws="websockets-sansio"`, serving `examples.chat.server.make_server(MemoryStorage())`)
-against a baseline written with the `websockets` library (`websockets.asyncio.server.serve`; each received
-`Say` frame is decoded, re-encoded once as a Message-shaped JSON and sent to every connection of the room
-with `websockets.broadcast`). Both servers run in their own subprocess, on 127.0.0.1, and are driven by the
-same asyncio load generator (websockets client, no compression) in this process:
+Our server (`examples.chat.server.make_server(MemoryStorage())` on each transport: the native one, and
+uvicorn with `ws="websockets-sansio"` for the ASGI app) against a baseline written with the `websockets`
+library (`websockets.asyncio.server.serve`; each received `Say` frame is decoded, re-encoded once as a
+Message-shaped JSON and sent to every connection of the room with `websockets.broadcast`). Each server runs
+in its own subprocess on 127.0.0.1, driven by the same asyncio load generator in this process (bare asyncio
+protocols over the `websockets` sans-I/O client, no compression):
 
 - chat: C clients in one room (C = 50 and 500), 10 of them senders. Each sender sends its next `Say` once its
-  previous one came back to it (closed loop: at most 10 messages in flight), so the server never queues
-  without bound. Every client counts the Messages it receives; latency = receive time - send time carried in
-  the text. Server CPU (utime + stime from /proc/PID/stat) is read around the measured phase only, and
-  divided by the number of delivered messages.
+  previous one came back to it (closed loop: at most 10 messages in flight). Every client counts the
+  Messages it receives; latency = receive time - send time carried in the text. Server CPU (utime + stime
+  from /proc/PID/stat) is read around the measured phase only, and divided by the number of delivered
+  messages.
+- burst: the same room, but each sender sends all its messages at once (open loop: the server has work
+  queued, as under a busy room), then waits for its last one to come back.
 - memory: 10 warm-up clients, then 1,000 idle clients (each reading and discarding what it receives); server
   RSS (VmRSS from /proc/PID/status) after, minus before, divided by 1,000.
 
-Each measurement starts a fresh server. `BENCH_PROFILE=FILE` in the environment of `serve-ours` runs our server
-under cProfile and writes the stats to FILE when it exits.
+Each measurement starts a fresh server. `BENCH_PROFILE=FILE` in the environment of `serve-native` or
+`serve-asgi` runs our server under cProfile and writes the stats to FILE when it exits.
 """
 
 from __future__ import annotations
@@ -30,22 +33,27 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 from bench.report import machine as _machine
 from bench.report import table as _table
+from durable_effect.sockets.server.app import Transport
 
 HOST = "127.0.0.1"
 SENDERS = 10
-CHAT_CASES = ((50, 2_000), (500, 400))  # (clients, total messages)
+CHAT_CASES = ((False, 50, 2_000), (False, 500, 400), (True, 500, 400))  # (burst, clients, total messages)
 IDLE_WARMUP = 10
 IDLE_CLIENTS = 1_000
-CPU_GOAL = 1.5
-RSS_GOAL_KB = 24.0
+TRANSPORTS: tuple[Transport, ...] = ("native", "asgi")
+CPU_GOALS: dict[str, float] = {"native": 0.5, "asgi": 1.5}
+RSS_GOALS_KB: dict[str, float] = {"native": 8.0, "asgi": 24.0}
 START_TIMEOUT = 20.0
 PHASE_TIMEOUT = 60.0
 QUIET = 0.3  # seconds without a frame = drained
@@ -62,17 +70,14 @@ def _raise_nofile() -> None:
 # -- the two servers (subprocess entry points) -----------------------------------------------
 
 
-def _serve_ours(port: int) -> None:
-    import uvicorn
-
+def _serve_ours(port: int, transport: Transport) -> None:
     from durable_effect.sockets.server import MemoryStorage
     from examples.chat.server import make_server
 
     app = make_server(MemoryStorage())
     profile_to = os.environ.get("BENCH_PROFILE")
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", ws="websockets-sansio"))
     if not profile_to:
-        server.run()
+        app.run(HOST, port, transport=transport, log_level="warning")
         return
     import cProfile
     import signal
@@ -82,7 +87,7 @@ def _serve_ours(port: int) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        server.run()
+        app.run(HOST, port, transport=transport, log_level="warning")
     finally:
         profiler.disable()
         profiler.dump_stats(profile_to)
@@ -171,41 +176,81 @@ def _server(kind: str) -> Iterator[tuple[int, int]]:
 # -- load generator ---------------------------------------------------------------------------
 
 
-@dataclass
-class _Client:
-    name: str
-    ws: ClientConnection
-    received: int = 0
-    last_frame: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    echo: asyncio.Event = field(default_factory=asyncio.Event)
-    record: bool = False
+class _Client(asyncio.Protocol):
+    """One load-generator connection: the `websockets` sans-I/O client protocol on a bare asyncio
+    protocol, so that the generator costs little per frame and the server, not the generator, is the
+    bottleneck. Counts the Messages it receives; latency = receive time - send time carried in the text."""
 
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self.proto = ClientProtocol(parse_uri(url), max_size=None)
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.received = 0
+        self.last_frame = 0.0
+        self.latencies: list[float] = []
+        self.echo = asyncio.Event()
+        self.echoes = 0
+        self.record = False
 
-async def _read(client: _Client) -> None:
-    with contextlib.suppress(Exception):
-        async for raw in client.ws:
-            now = time.perf_counter()
-            client.last_frame = now
-            if '"Message"' not in raw:  # UserJoined / UserLeft from our server
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.proto.send_request(self.proto.connect())
+        self._write()
+
+    def _write(self) -> None:
+        assert self.transport is not None
+        for data in self.proto.data_to_send():
+            if data:
+                self.transport.write(data)
+
+    def send_text(self, text: str) -> None:
+        self.proto.send_text(text.encode())
+        self._write()
+
+    def data_received(self, data: bytes) -> None:
+        self.proto.receive_data(data)
+        now = time.perf_counter()
+        for event in self.proto.events_received():
+            if isinstance(event, Response):
+                if not self.opened.done():
+                    self.opened.set_result(None)
+                continue
+            if not isinstance(event, Frame) or event.opcode is not Opcode.TEXT:
+                continue
+            self.last_frame = now
+            raw = bytes(event.data)
+            if b'"Message"' not in raw:  # UserJoined / UserLeft from our server
                 continue
             text: str = json.loads(raw)["text"]
             sender, _, sent = text.partition("|")
-            if not client.record:
+            if not self.record:
                 continue
-            client.received += 1
-            client.latencies.append(now - float(sent))
-            if sender == client.name:
-                client.echo.set()
+            self.received += 1
+            self.latencies.append(now - float(sent))
+            if sender == self.name:
+                self.echoes += 1
+                self.echo.set()
+        self._write()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"{self.name}: connection lost during the handshake"))
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
 
-async def _open(port: int, names: list[str], tasks: list[asyncio.Task[None]]) -> list[_Client]:
+async def _open(port: int, names: list[str]) -> list[_Client]:
+    loop = asyncio.get_running_loop()
     clients: list[_Client] = []
     for name in names:  # one at a time: the servers see the same, gentle, connection rate
-        ws = await connect(f"ws://{HOST}:{port}/ws/chat/bench?userId={name}", compression=None, max_size=None)
-        client = _Client(name, ws)
+        client = _Client(name, f"ws://{HOST}:{port}/ws/chat/bench?userId={name}")
+        await loop.create_connection(lambda c=client: c, HOST, port)  # type: ignore[misc]  # the default binds this client
+        await client.opened
         clients.append(client)
-        tasks.append(asyncio.create_task(_read(client)))
     return clients
 
 
@@ -219,12 +264,9 @@ async def _drain(clients: list[_Client]) -> None:
     raise RuntimeError("clients still receiving after the phase timeout")
 
 
-async def _close(clients: list[_Client], tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+def _close(clients: list[_Client]) -> None:
     for client in clients:
-        client.ws.transport.abort()
+        client.abort()
 
 
 @dataclass(frozen=True)
@@ -237,27 +279,34 @@ class ChatResult:
     wall: float
 
 
-async def _send_loop(client: _Client, count: int) -> None:
+async def _send_burst(client: _Client, count: int) -> None:
+    """Open loop: send every message at once, then wait for the last one to come back."""
     for _ in range(count):
+        client.send_text(json.dumps({"_tag": "Say", "text": f"{client.name}|{time.perf_counter()!r}"}))
+    while client.echoes < count:
         client.echo.clear()
-        await client.ws.send(json.dumps({"_tag": "Say", "text": f"{client.name}|{time.perf_counter()!r}"}))
         await asyncio.wait_for(client.echo.wait(), timeout=PHASE_TIMEOUT)
 
 
-async def _chat(pid: int, port: int, n_clients: int, n_messages: int) -> ChatResult:
-    tasks: list[asyncio.Task[None]] = []
+async def _send_loop(client: _Client, count: int) -> None:
+    for _ in range(count):
+        client.echo.clear()
+        client.send_text(json.dumps({"_tag": "Say", "text": f"{client.name}|{time.perf_counter()!r}"}))
+        await asyncio.wait_for(client.echo.wait(), timeout=PHASE_TIMEOUT)
+
+
+async def _chat(pid: int, port: int, burst: bool, n_clients: int, n_messages: int) -> ChatResult:
     clients: list[_Client] = []
     try:
-        clients = await asyncio.wait_for(
-            _open(port, [f"u{i}" for i in range(n_clients)], tasks), timeout=PHASE_TIMEOUT
-        )
+        clients = await asyncio.wait_for(_open(port, [f"u{i}" for i in range(n_clients)]), timeout=PHASE_TIMEOUT)
         await _drain(clients)
         for client in clients:
             client.record = True
         per_sender = n_messages // SENDERS
         cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
         await asyncio.wait_for(
-            asyncio.gather(*(_send_loop(c, per_sender) for c in clients[:SENDERS])), timeout=PHASE_TIMEOUT
+            asyncio.gather(*((_send_burst if burst else _send_loop)(c, per_sender) for c in clients[:SENDERS])),
+            timeout=PHASE_TIMEOUT,
         )
         await _drain(clients)
         cpu1, wall = _cpu_seconds(pid), time.perf_counter() - t0 - QUIET
@@ -272,24 +321,23 @@ async def _chat(pid: int, port: int, n_clients: int, n_messages: int) -> ChatRes
             wall=wall,
         )
     finally:
-        await _close(clients, tasks)
+        _close(clients)
 
 
 async def _idle_rss(pid: int, port: int) -> float:
     """Server RSS bytes per idle connection."""
-    tasks: list[asyncio.Task[None]] = []
     clients: list[_Client] = []
     try:
-        clients = await asyncio.wait_for(_open(port, [f"w{i}" for i in range(IDLE_WARMUP)], tasks), PHASE_TIMEOUT)
+        clients = await asyncio.wait_for(_open(port, [f"w{i}" for i in range(IDLE_WARMUP)]), PHASE_TIMEOUT)
         await _drain(clients)
         before = _rss_bytes(pid)
-        more = await asyncio.wait_for(_open(port, [f"i{i}" for i in range(IDLE_CLIENTS)], tasks), PHASE_TIMEOUT)
+        more = await asyncio.wait_for(_open(port, [f"i{i}" for i in range(IDLE_CLIENTS)]), PHASE_TIMEOUT)
         clients += more
         await _drain(clients)
         await asyncio.sleep(0.5)
         return (_rss_bytes(pid) - before) / IDLE_CLIENTS
     finally:
-        await _close(clients, tasks)
+        _close(clients)
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -305,9 +353,9 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-async def _run_chat(kind: str, n_clients: int, n_messages: int) -> ChatResult:
+async def _run_chat(kind: str, burst: bool, n_clients: int, n_messages: int) -> ChatResult:
     with _server(kind) as (pid, port):
-        return await _chat(pid, port, n_clients, n_messages)
+        return await _chat(pid, port, burst, n_clients, n_messages)
 
 
 async def _run_rss(kind: str) -> float:
@@ -317,41 +365,48 @@ async def _run_rss(kind: str) -> float:
 
 async def _measure() -> list[str]:
     rows: list[tuple[str, ...]] = []
-    for n_clients, n_messages in CHAT_CASES:
-        ours = await _run_chat("ours", n_clients, n_messages)
-        base = await _run_chat("baseline", n_clients, n_messages)
-        for r in (ours, base):
-            if r.deliveries != r.expected:
-                raise AssertionError(f"{r.deliveries} deliveries, expected {r.expected}")
-        ratio = ours.cpu_per_delivery / base.cpu_per_delivery
+    for burst, n_clients, n_messages in CHAT_CASES:
+        base = await _run_chat("baseline", burst, n_clients, n_messages)
+        for transport in TRANSPORTS:
+            ours = await _run_chat(transport, burst, n_clients, n_messages)
+            for r in (ours, base):
+                if r.deliveries != r.expected:
+                    raise AssertionError(f"{r.deliveries} deliveries, expected {r.expected}")
+            ratio = ours.cpu_per_delivery / base.cpu_per_delivery
+            rows.append(
+                (
+                    f"{'burst' if burst else 'chat'}, C = {n_clients}, "
+                    f"{n_messages:,} msgs ({ours.deliveries:,} deliveries)",
+                    transport,
+                    f"{ours.cpu_per_delivery * 1e6:.1f} µs",
+                    f"{base.cpu_per_delivery * 1e6:.1f} µs",
+                    f"{ratio:.2f}x",
+                    _goal(ratio, CPU_GOALS[transport]),
+                    f"{_ms(ours.p50)} / {_ms(ours.p99)}",
+                    f"{_ms(base.p50)} / {_ms(base.p99)}",
+                )
+            )
+    rss_base = await _run_rss("baseline")
+    for transport in TRANSPORTS:
+        rss_ours = await _run_rss(transport)
+        kb = rss_ours / 1024
+        goal_kb = RSS_GOALS_KB[transport]
+        goal = "met" if kb <= goal_kb else f"missed by {(kb / goal_kb - 1) * 100:.1f}%"
         rows.append(
             (
-                f"chat, C = {n_clients}, {n_messages:,} msgs ({ours.deliveries:,} deliveries)",
-                f"{ours.cpu_per_delivery * 1e6:.1f} µs",
-                f"{base.cpu_per_delivery * 1e6:.1f} µs",
-                f"{ratio:.2f}x",
-                _goal(ratio, CPU_GOAL),
-                f"{_ms(ours.p50)} / {_ms(ours.p99)}",
-                f"{_ms(base.p50)} / {_ms(base.p99)}",
+                f"RSS per idle connection, {IDLE_CLIENTS:,} clients",
+                transport,
+                f"{kb:.1f} KB",
+                f"{rss_base / 1024:.1f} KB",
+                f"{rss_ours / rss_base:.2f}x",
+                f"≤ {goal_kb:.0f} KB ({goal})",
+                "—",
+                "—",
             )
         )
-    rss_ours = await _run_rss("ours")
-    rss_base = await _run_rss("baseline")
-    kb = rss_ours / 1024
-    goal = "met" if kb <= RSS_GOAL_KB else f"missed by {(kb / RSS_GOAL_KB - 1) * 100:.1f}%"
-    rows.append(
-        (
-            f"RSS per idle connection, {IDLE_CLIENTS:,} clients",
-            f"{kb:.1f} KB",
-            f"{rss_base / 1024:.1f} KB",
-            f"{rss_ours / rss_base:.2f}x",
-            f"ours ≤ {RSS_GOAL_KB:.0f} KB ({goal})",
-            "—",
-            "—",
-        )
-    )
     header = (
         "case",
+        "transport",
         "ours (CPU/delivery)",
         "baseline",
         "ratio",
@@ -372,8 +427,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] in ("serve-ours", "serve-baseline"):
+    if len(sys.argv) == 3 and sys.argv[1].startswith("serve-"):
         _raise_nofile()
-        (_serve_ours if sys.argv[1] == "serve-ours" else _serve_baseline)(int(sys.argv[2]))
+        kind, port = sys.argv[1].removeprefix("serve-"), int(sys.argv[2])
+        if kind == "baseline":
+            _serve_baseline(port)
+        else:
+            _serve_ours(port, "native" if kind == "native" else "asgi")
     else:
         main()

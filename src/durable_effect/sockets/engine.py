@@ -196,7 +196,7 @@ class Instance:
         self.handlers = handlers
         self.id = id
         self.host = host
-        self.lock = anyio.Lock()
+        self.lock = anyio.Lock(fast_acquire=True)  # no extra turn of the loop when uncontended
         self._connections: dict[int, AnyConnection] = {}
         self._hydrated = False
         self._identity_stored = False
