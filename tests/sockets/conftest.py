@@ -16,6 +16,7 @@ import pytest
 
 from durable_effect.effect import Layer
 from durable_effect.sockets import EngineOptions, InMemorySocketRuntime, SocketConfig, make_in_memory_socket_runtime
+from durable_effect.sockets.server.app import Transport
 
 from .server_runtime import ServerTestRuntime
 
@@ -52,22 +53,29 @@ def in_memory(cleanup: Cleanup) -> RuntimeFactory:
     return make
 
 
-def server(cleanup: Cleanup) -> RuntimeFactory:
-    def make(
-        config: SocketConfig,
-        *,
-        services: Layer[Any, Any, Any] | None = None,
-        options: EngineOptions | None = None,
-    ) -> InMemorySocketRuntime:
-        rt = ServerTestRuntime(config, services=services, options=options)
-        cleanup.append(rt.aclose)
-        return cast(InMemorySocketRuntime, rt)  # the same test API over real sockets
+def server(transport: Transport) -> Callable[[Cleanup], RuntimeFactory]:
+    def factory(cleanup: Cleanup) -> RuntimeFactory:
+        def make(
+            config: SocketConfig,
+            *,
+            services: Layer[Any, Any, Any] | None = None,
+            options: EngineOptions | None = None,
+        ) -> InMemorySocketRuntime:
+            rt = ServerTestRuntime(config, services=services, options=options, transport=transport)
+            cleanup.append(rt.aclose)
+            return cast(InMemorySocketRuntime, rt)  # the same test API over real sockets
 
-    return make
+        return make
+
+    return factory
 
 
-FACTORIES: dict[str, Callable[[Cleanup], RuntimeFactory]] = {"memory": in_memory, "server": server}
-BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"], "server": ["asyncio"]}
+FACTORIES: dict[str, Callable[[Cleanup], RuntimeFactory]] = {
+    "memory": in_memory,
+    "server": server("asgi"),
+    "native": server("native"),
+}
+BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"], "server": ["asyncio"], "native": ["asyncio"]}
 """The engine is written against anyio: the in-memory suite runs on both backends;
 the server runs under uvicorn, on asyncio."""
 

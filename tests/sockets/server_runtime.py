@@ -1,4 +1,5 @@
-"""The rooms contract suite over real WebSockets: the self-hosted server under uvicorn.
+"""The rooms contract suite over real WebSockets: the self-hosted server on each transport
+(the native one, and the ASGI app under uvicorn).
 
 `ServerTestRuntime` gives the contract suite the same test API as the
 in-memory runtime (`testing_connect`, `room`, `advance`, `hibernate`, `clock`),
@@ -34,7 +35,9 @@ from durable_effect.sockets.api import RoomHandle, SocketClientService, _call
 from durable_effect.sockets.memory import START_MS
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.server import Refuse, SocketServer, UpgradeRequest
-from durable_effect.sockets.server.host import ServerInstanceHost, ServerSocket
+from durable_effect.sockets.server.app import Transport
+from durable_effect.sockets.server.host import ServerInstanceHost, ServerSocket, SharedFrame
+from durable_effect.sockets.server.native import NativeServer, NativeSocket
 from durable_effect.sockets.server.storage import SQLiteStorage
 
 T = TypeVar("T")
@@ -52,10 +55,80 @@ class FaultySocket(ServerSocket):
         super().send(frame)
 
 
+class WatchedSocket(NativeSocket):
+    """A native-transport socket that keeps its test link's counters and can fail its sends."""
+
+    __slots__ = ("failing", "link", "runtime")
+
+    def __init__(self, native: NativeServer) -> None:
+        super().__init__(native)
+        assert isinstance(native, _WatchedNative)
+        self.runtime = native.runtime
+        self.link = _Link()
+        self.failing = False
+
+    def _accepted(self, host: ServerInstanceHost, tags: list[str]) -> NativeSocket:
+        self.link = self.runtime.admitting
+        self.link.server_waiting = True  # nothing received yet: waiting for the first frame
+        self.runtime.server.last_socket = self
+        return super()._accepted(host, tags)
+
+    def send(self, frame: str) -> None:
+        if self.failing:
+            raise ConnectionError("simulated send failure")
+        super().send(frame)
+
+    def send_shared(self, frame: SharedFrame) -> None:
+        if self.failing:
+            raise ConnectionError("simulated send failure")
+        super().send_shared(frame)
+
+    def _push(self, wire: bytes) -> None:
+        super()._push(wire)
+        self.link.server_out += 1
+        self.runtime.poke()
+
+    def close(self, code: int, reason: str) -> None:
+        if self.is_open():
+            self.link.server_closing = True
+        super().close(code, reason)
+        self.runtime.poke()
+
+    def _enqueue(self, kind: object, data: str | bytes) -> None:
+        if kind is None:
+            self.link.server_in += 1
+        self.link.server_waiting = False
+        super()._enqueue(kind, data)
+        self.runtime.poke()
+
+    async def _drain(self) -> None:
+        try:
+            await super()._drain()
+        finally:
+            self.link.server_waiting = True
+            if self.transport is None or self.transport.is_closing():
+                self.link.server_done = True
+            self.runtime.poke()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self._inbox and not self._draining:
+            self.link.server_done = True
+        self.runtime.poke()
+
+
+class _WatchedNative(NativeServer):
+    socket_class = WatchedSocket
+
+    def __init__(self, app: SocketServer, runtime: ServerTestRuntime) -> None:
+        super().__init__(app)
+        self.runtime = runtime
+
+
 class _TestServer(SocketServer):
     """Makes `FaultySocket`s and remembers the last one it accepted."""
 
-    last_socket: FaultySocket | None = None
+    last_socket: FaultySocket | WatchedSocket | None = None
 
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
         self.last_socket = FaultySocket(tags, host.gate_open, self.max_buffered_bytes)
@@ -89,7 +162,7 @@ class ServerTestConnection:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._decoded: list[Any] = []
-        self._socket: FaultySocket | None = None
+        self._socket: FaultySocket | WatchedSocket | None = None
         self.id = ""
         self.tags: tuple[str, ...] = ()
 
@@ -198,8 +271,10 @@ class ServerTestRuntime:
         *,
         services: Layer[Any, Any, Any] | None = None,
         options: EngineOptions | None = None,
+        transport: Transport = "asgi",
     ) -> None:
         self.config = config
+        self.transport = transport
         self.clock = TestClock(START_MS)
         self._dir = tempfile.TemporaryDirectory()
         self.storage = SQLiteStorage(Path(self._dir.name) / "rooms.db")
@@ -217,6 +292,8 @@ class ServerTestRuntime:
         self._pending: dict[str, tuple[UpgradeOpts[BaseModel], _Link]] = {}
         self._connections: list[ServerTestConnection] = []
         self._uvicorn: uvicorn.Server | None = None
+        self._native: _WatchedNative | None = None
+        self.admitting = _Link()
         self._serving: asyncio.Task[None] | None = None
         self._address = ""
         self._connect_lock = anyio.Lock()
@@ -258,7 +335,12 @@ class ServerTestRuntime:
             self.poke()
 
     async def _start(self) -> None:
-        if self._uvicorn is not None:
+        if self._uvicorn is not None or self._native is not None:
+            return
+        if self.transport == "native":
+            self._native = _WatchedNative(self.server, self)
+            await self._native.start()
+            self._address = f"127.0.0.1:{self._native.port}"
             return
         config = uvicorn.Config(
             self._app,
@@ -290,6 +372,8 @@ class ServerTestRuntime:
             self._uvicorn.should_exit = True
             with anyio.fail_after(SETTLE_TIMEOUT):
                 await self._serving
+        if self._native is not None:
+            await self._native.close()
         self.storage.close()
         self._dir.cleanup()
 
@@ -360,7 +444,10 @@ class ServerTestRuntime:
 
     def _options(self, request: UpgradeRequest) -> UpgradeOpts[BaseModel] | Refuse:
         pending = self._pending.pop(request.query.get("t", ""), None)
-        return Refuse(400, "unknown test connection") if pending is None else pending[0]
+        if pending is None:
+            return Refuse(400, "unknown test connection")
+        self.admitting = pending[1]
+        return pending[0]
 
     async def _connect(self, name: str, id: str, opts: UpgradeOpts[Any]) -> ServerTestConnection:
         room = self.config.room(name)

@@ -63,6 +63,7 @@ class NativeSocket(asyncio.Protocol):
     __slots__ = (
         "_abort_timer",
         "_attachment",
+        "_deferred_close",
         "_draining",
         "_eof",
         "_head",
@@ -110,6 +111,7 @@ class NativeSocket(asyncio.Protocol):
         self._parts: list[bytes] = []
         self._text = False
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._deferred_close: tuple[int, str] | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -198,8 +200,16 @@ class NativeSocket(asyncio.Protocol):
         self._open = False
         self.close_code = code
         proto = self.proto
+        if proto is not None and proto.state is State.CONNECTING:
+            self._deferred_close = (code, reason)  # closed by on_connect: close right after the 101
+            return
         if proto is None or proto.state is not State.OPEN:
             return
+        self._send_close(code, reason)
+
+    def _send_close(self, code: int, reason: str) -> None:
+        proto = self.proto
+        assert proto is not None
         if code not in _VALID_CLOSE and not 3000 <= code < 5000:
             code = 1000
         try:
@@ -335,6 +345,8 @@ class NativeSocket(asyncio.Protocol):
         for frame in held:
             self._pending.append(frame)
             self._pending_bytes += len(frame)
+        if self._deferred_close is not None:
+            self._send_close(*self._deferred_close)
         self._after_receive()
 
     def _accepted(self, host: ServerInstanceHost, tags: list[str]) -> NativeSocket:
@@ -523,6 +535,8 @@ class NativeSocket(asyncio.Protocol):
 class NativeServer:
     """Serves a `SocketServer` on asyncio with `NativeSocket` connections."""
 
+    socket_class: type[NativeSocket] = NativeSocket
+
     def __init__(
         self,
         app: SocketServer,
@@ -569,7 +583,7 @@ class NativeServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: NativeSocket(self), host, port, reuse_address=True)
+        self._server = await loop.create_server(lambda: self.socket_class(self), host, port, reuse_address=True)
 
     async def close(self) -> None:
         """Close every WebSocket with 1001, let the closes go out, stop listening."""
