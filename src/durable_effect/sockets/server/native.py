@@ -51,6 +51,7 @@ log = logging.getLogger("durable_effect.server")
 MAX_HEAD_BYTES: Final = 64 << 10
 CLOSE_TIMEOUT: Final = 5.0
 SHUTDOWN_TIMEOUT: Final = 3.0
+FLUSH_DEFERRALS: Final = 2
 _INVALID_DATA: Final = 1007
 _EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
 _PEER_CLOSE: Final = object()
@@ -185,14 +186,16 @@ class NativeSocket(asyncio.Protocol):
             self._push(frame.wire())
 
     def _push(self, wire: bytes) -> None:
+        """Queue a frame's bytes for this loop turn's write (the hot path of every broadcast)."""
         if not self._open:
             raise ConnectionError("socket is not open")
         self._pending.append(wire)
         self._pending_bytes += len(wire)
         if self._pending_bytes > self.native.max_buffered_bytes and (self._paused or not self.gate()):
             self._overflow()
-            return
-        self._schedule()
+        elif not self.dirty:
+            self.dirty = True
+            self.native.mark_dirty(self)
 
     def close(self, code: int, reason: str) -> None:
         if not self._open:
@@ -425,12 +428,14 @@ class NativeSocket(asyncio.Protocol):
         self._inbox.append((kind, data))
         if not self._draining:
             self._draining = True
+            self.native.handling += 1
             self.native.spawn(self._drain())
 
     async def _drain(self) -> None:
         host = self.host
         assert host is not None
-        app = self.native.app
+        native = self.native
+        app = native.app
         inbox = self._inbox
         try:
             while inbox:
@@ -443,6 +448,7 @@ class NativeSocket(asyncio.Protocol):
                 else:
                     await instance.message(self, data)
         finally:
+            native.handling -= 1
             self._draining = False
 
     # -- plain HTTP ----------------------------------------------------------------------------
@@ -552,6 +558,9 @@ class NativeServer:
         self.max_buffered_bytes = app.max_buffered_bytes
         self.connections: set[NativeSocket] = set()
         self._dirty: list[NativeSocket] = []
+        self._deferred = 0
+        self.handling = 0
+        """Connections with inbound messages waiting or being handled."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
@@ -561,6 +570,13 @@ class NativeServer:
         self._dirty.append(socket)
 
     def _flush(self) -> None:
+        """Write every dirty socket once. While inbound messages are still being
+        handled, wait a loop turn or two so that their frames join the same write."""
+        if self.handling and self._deferred < FLUSH_DEFERRALS:
+            self._deferred += 1
+            asyncio.get_running_loop().call_soon(self._flush)
+            return
+        self._deferred = 0
         dirty = self._dirty
         self._dirty = []
         for socket in dirty:
