@@ -84,7 +84,7 @@ async def test_a_woken_object_rebuilds_its_connections_in_the_constructor(
 
     # The platform constructs a new instance for the next event; before any handler
     # runs, its connections are back, read from the sockets' tags and attachments.
-    rt.world._instance(rt.binding, NAME)
+    rt.world.instance(rt.binding, NAME)
     assert rt.world.constructed == constructed + 1
     conns = live_core(rt).instance.live_connections()
     assert [(c.id, c.tags, c.state) for c in conns] == [
@@ -121,7 +121,7 @@ async def test_a_failed_alarm_raises_so_the_platform_retries_with_system_failure
     async def alarm(info: AlarmInfo | None) -> None:
         await live_core(rt).alarm(info)
 
-    rt.world._instance(rt.binding, NAME)
+    rt.world.instance(rt.binding, NAME)
     with pytest.raises(AlarmFailed):
         await alarm(None)
     await alarm(AlarmInfo(retryCount=3, isRetry=True))
@@ -242,7 +242,7 @@ async def test_closing_sockets_from_get_web_sockets_are_not_open(probe_rt: tuple
     bob = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
     await run_promise(rt.hibernate(Lab, ROOM))
     alice.socket.drop()  # its webSocketClose is not delivered yet
-    assert alice.server in rt.world._instance(rt.binding, NAME).ctx.getWebSockets()
+    assert alice.server in rt.world.instance(rt.binding, NAME).ctx.getWebSockets()
     assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["bob"]
     before = list(alice.socket.frames)
     await run_promise(rt.room(Lab).broadcast(ROOM, Said(text="hi", by="api")))

@@ -127,6 +127,27 @@ class CloudflareTestConnection(Generic[C, Ev, B]):
         return f"CloudflareTestConnection(id={self.id!r}, open={self.is_open()})"
 
 
+class _SettlingBackend(NamespaceBackend):
+    """The namespace client of a test: after each call, the socket events it
+    caused (a close's `webSocketClose`) are delivered before the call returns."""
+
+    def __init__(self, runtime: CloudflareTestRuntime) -> None:
+        super().__init__(runtime.config, runtime.namespace)
+        self._world = runtime.world
+
+    async def call(self, room: str, id: str, op: str, args: dict[str, object] | None = None) -> object:
+        try:
+            return await super().call(room, id, op, args)
+        finally:
+            await self._world.settle()
+
+    async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
+        try:
+            return await super().upgrade(room, id, request, opts)
+        finally:
+            await self._world.settle()
+
+
 class CloudflareTestRuntime:
     """A socket group on the fake runtime, driven like the in-memory runtime."""
 
@@ -148,10 +169,11 @@ class CloudflareTestRuntime:
         self.group: SocketGroup = make_socket_group_do(config, services=layer, options=options, binding=binding)
         self.binding = binding
         self.namespace: FakeNamespace = self.world.bind(binding, self.group.DO)
-        self.client = self.group.client(self.namespace)
+        self.client = SocketClientService(config, _SettlingBackend(self))
 
     async def aclose(self) -> None:
-        """Take the fake modules out of `sys.modules` again."""
+        """Deliver what is still queued; take the fake modules out of `sys.modules` again."""
+        await self.world.settle()
         if self._installed:
             self._installed = False
             uninstall_fake_modules()
@@ -168,7 +190,8 @@ class CloudflareTestRuntime:
         return self.client.room(room)
 
     def layer(self) -> Layer[SocketClientService, Never, Never]:
-        return self.group.layer(self.namespace)
+        """Provides `SocketClientService` over the namespace (as `socket_group.layer(ns)` does)."""
+        return Layer.succeed(SocketClientService, self.client)
 
     @overload
     def testing_connect(
@@ -192,11 +215,9 @@ class CloudflareTestRuntime:
     async def _connect(self, name: str, id: str, opts: UpgradeOpts[Any]) -> CloudflareTestConnection[Any, Any, Any]:
         room = self.config.room(name)
         request = FakeRequest(f"https://worker.test/ws/{name}/{id}", "GET", {"Upgrade": "websocket"})
-        response = await NamespaceBackend(self.config, self.namespace).upgrade(name, id, request, opts)
+        response = await _SettlingBackend(self).upgrade(name, id, request, opts)
         assert isinstance(response, FakeResponse) and isinstance(response.webSocket, FakeWebSocket)
-        conn: CloudflareTestConnection[Any, Any, Any] = CloudflareTestConnection(self, room, response.webSocket)
-        await self.world.settle()
-        return conn
+        return CloudflareTestConnection(self, room, response.webSocket)
 
     def advance(self, duration: DurationInput) -> Effect[int]:
         """Move the test clock; run due alarms through `alarm()`, retried as Cloudflare does."""
