@@ -3,18 +3,24 @@ with SQLite storage, persisted alarms and hibernation by eviction.
 
     from durable_effect.sockets.server import make_socket_server, SQLiteStorage
     app = make_socket_server(config, storage=SQLiteStorage("rooms.db"))
-    # uvicorn module:app   or   durable-effect serve module:config --db rooms.db
+    app.run(port=8787)    # the native transport; or mount `app` as an ASGI app
+    # durable-effect serve module:config --db rooms.db
 """
 
-from durable_effect.sockets.server.app import Refuse, SocketServer, UpgradeRequest, make_socket_server
+from durable_effect.sockets.server.app import Refuse, SocketServer, Transport, UpgradeRequest, make_socket_server
+from durable_effect.sockets.server.native import NativeServer, run_native, serve_native
 from durable_effect.sockets.server.storage import MemoryStorage, ServerStorage, SQLiteStorage
 
 __all__ = [
     "MemoryStorage",
+    "NativeServer",
     "Refuse",
     "SQLiteStorage",
     "ServerStorage",
     "SocketServer",
+    "Transport",
     "UpgradeRequest",
     "make_socket_server",
+    "run_native",
+    "serve_native",
 ]
