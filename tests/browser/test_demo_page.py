@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import json
 import shutil
-import socket
 import subprocess
 import urllib.request
 from collections.abc import AsyncIterator
@@ -19,24 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from durable_effect.sockets.server import MemoryStorage
 from examples.chat.server import make_server
+from tests.server.server_helpers import TRANSPORTS, free_port, serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium: apt-get install chromium"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def http(method: str, url: str) -> Any:
@@ -73,20 +65,11 @@ class Page:
         raise AssertionError(f"never became true: {expression}")
 
 
-@pytest.fixture
-async def site() -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_server(MemoryStorage()), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+@pytest.fixture(params=TRANSPORTS)
+async def site(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The demo server on each transport."""
+    async with serve(make_server(MemoryStorage()), on=request.param) as addr:
+        yield f"http://{addr}"
 
 
 @pytest.fixture

@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 
 from durable_effect.effect import run_promise
 from durable_effect.sockets.client import ClientClosedError, ConnectError, SendBufferFullError, connect, connect_effect
 from durable_effect.sockets.server import MemoryStorage, SocketServer
 from examples.chat.registry import Chat, Message, Say, UserJoined, UserLeft
 from examples.chat.server import make_server
+from tests.server.server_helpers import TRANSPORTS, serve
 
 pytestmark = pytest.mark.anyio
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[SocketServer, str]]:
+@pytest.fixture(params=TRANSPORTS)
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[SocketServer, str]]:
+    """The chat server on each transport."""
     app = make_server(MemoryStorage())
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield app, f"ws://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    async with serve(app, on=request.param) as addr:
+        yield app, f"ws://{addr}"
 
 
 async def test_send_and_receive_typed_messages(served: tuple[SocketServer, str]) -> None:

@@ -28,9 +28,9 @@ transport = "native"
 
 
 @asynccontextmanager
-async def serve(app: SocketServer) -> AsyncIterator[str]:
-    """Serve `app` on an ephemeral port on the current transport; yield `host:port`."""
-    if transport == "native":
+async def serve(app: SocketServer, on: str | None = None) -> AsyncIterator[str]:
+    """Serve `app` on an ephemeral port on transport `on` (default: the current one); yield `host:port`."""
+    if (on or transport) == "native":
         async with serve_native(app) as native:
             yield f"127.0.0.1:{native.port}"
         return
