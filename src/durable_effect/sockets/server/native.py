@@ -30,6 +30,7 @@ import signal
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
@@ -55,6 +56,7 @@ FLUSH_DEFERRALS: Final = 2
 _INVALID_DATA: Final = 1007
 _EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
 _PEER_CLOSE: Final = object()
+_STATUS_CODES = frozenset(s.value for s in HTTPStatus)
 _VALID_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 
@@ -509,7 +511,9 @@ class NativeSocket(asyncio.Protocol):
         async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                self._http_write(conn, h11.Response(status_code=message["status"], headers=headers))
+                status = int(message["status"])
+                reason = HTTPStatus(status).phrase if status in _STATUS_CODES else ""
+                self._http_write(conn, h11.Response(status_code=status, headers=headers, reason=reason))
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 if body:
