@@ -112,7 +112,7 @@ class WatchedSocket(NativeSocket):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        if not self._inbox and not self._draining:
+        if self._inbox is None and not self._draining:
             self.link.server_done = True
         self.runtime.poke()
 

@@ -39,7 +39,7 @@ from websockets.exceptions import ProtocolError
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
 from durable_effect.sockets.server.app import Message, Refuse, Scope, SocketServer
@@ -68,6 +68,7 @@ class NativeSocket(asyncio.Protocol):
         "_attachment",
         "_deferred_close",
         "_draining",
+        "_early",
         "_eof",
         "_head",
         "_http",
@@ -109,12 +110,13 @@ class NativeSocket(asyncio.Protocol):
         self._pending_bytes = 0
         self._paused = False
         self._eof = False
-        self._inbox: deque[tuple[object, str | bytes]] = deque()
+        self._inbox: deque[tuple[object, str | bytes]] | None = None  # only while messages wait
         self._draining = False
         self._parts: list[bytes] = []
         self._text = False
         self._abort_timer: asyncio.TimerHandle | None = None
         self._deferred_close: tuple[int, str] | None = None
+        self._early = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -345,6 +347,12 @@ class NativeSocket(asyncio.Protocol):
         self._pending = []
         self._pending_bytes = 0
         proto.send_response(response)
+        if self._early is False:
+            # The handshake's parser generator keeps the parsed request (and its headers)
+            # alive for as long as the connection lasts; nothing of a frame has been read
+            # yet, so start a fresh frame parser instead.
+            proto.parser = Protocol.parse(proto)
+            next(proto.parser)
         self._phase = "open"
         self._pump()
         for frame in held:
@@ -376,6 +384,8 @@ class NativeSocket(asyncio.Protocol):
     def _ws_data(self, data: bytes) -> None:
         proto = self.proto
         assert proto is not None
+        if self._phase == "handshake":
+            self._early = True  # frame bytes before the 101: the handshake's parser holds them
         proto.receive_data(data)
         if self._phase == "open":
             self._after_receive()
@@ -427,6 +437,8 @@ class NativeSocket(asyncio.Protocol):
     # -- the engine, in order ----------------------------------------------------------------
 
     def _enqueue(self, kind: object, data: str | bytes) -> None:
+        if self._inbox is None:
+            self._inbox = deque()
         self._inbox.append((kind, data))
         if not self._draining:
             self._draining = True
@@ -439,6 +451,7 @@ class NativeSocket(asyncio.Protocol):
         native = self.native
         app = native.app
         inbox = self._inbox
+        assert inbox is not None
         try:
             while inbox:
                 kind, data = inbox.popleft()
@@ -452,6 +465,7 @@ class NativeSocket(asyncio.Protocol):
         finally:
             native.handling -= 1
             self._draining = False
+            self._inbox = None
 
     # -- plain HTTP ----------------------------------------------------------------------------
 
