@@ -1,0 +1,19 @@
+"""One Pyodide-under-Node harness per test module (booting Pyodide takes seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .node_harness import HERE, ROOT, NodeHarness
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[NodeHarness]:
+    node = NodeHarness()
+    node.start([(ROOT / "examples", "examples"), (HERE / "in_memory_story.py", "in_memory_story.py")])
+    try:
+        yield node
+    finally:
+        node.stop()
