@@ -232,6 +232,11 @@ class Instance:
         self._fanout = None
         return True
 
+    def hydrate(self) -> None:
+        """Rebuild connections now; a host whose instance just woke may call this
+        before any handler runs (every entry point does it anyway)."""
+        self._hydrate()
+
     def _hydrate(self) -> None:
         """Rebuild connections from the host's sockets and their attachments."""
         if self._hydrated:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
-__all__ = ["HostSocket", "InstanceHost"]
+__all__ = ["HostSocket", "InstanceHost", "send_each"]
 
 
 class HostSocket(Protocol):
@@ -81,3 +81,18 @@ class InstanceHost(Protocol):
     def sockets(self) -> Sequence[HostSocket]:
         """Every accepted socket of the instance that is not closed."""
         ...
+
+
+def send_each(sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
+    """`InstanceHost.send_all` for hosts whose sockets send on their own: one
+    `send` per open socket, each failure recorded, none stopping the rest."""
+    delivered = 0
+    failed: list[tuple[int, Exception]] = []
+    for i, socket in enumerate(sockets):
+        if socket.is_open():
+            try:
+                socket.send(frame)
+                delivered += 1
+            except Exception as exc:
+                failed.append((i, exc))
+    return delivered, failed

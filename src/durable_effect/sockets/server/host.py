@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from durable_effect.sockets.host import HostSocket
+from durable_effect.sockets.host import HostSocket, send_each
 from durable_effect.sockets.server.storage import ServerStorage
 
 __all__ = ["Close", "ServerInstanceHost", "ServerSocket"]
@@ -139,16 +139,7 @@ class ServerInstanceHost:
         self._on_alarm_change()
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
-        delivered = 0
-        failed: list[tuple[int, Exception]] = []
-        for i, socket in enumerate(sockets):
-            if socket.is_open():
-                try:
-                    socket.send(frame)
-                    delivered += 1
-                except Exception as exc:
-                    failed.append((i, exc))
-        return delivered, failed
+        return send_each(sockets, frame)
 
     def sockets(self) -> Sequence[ServerSocket]:
         self.socket_list = [s for s in self.socket_list if s.is_open()]
