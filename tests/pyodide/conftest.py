@@ -12,7 +12,16 @@ from .node_harness import HERE, ROOT, NodeHarness
 @pytest.fixture(scope="module")
 def harness() -> Iterator[NodeHarness]:
     node = NodeHarness()
-    node.start([(ROOT / "examples", "examples"), (HERE / "in_memory_story.py", "in_memory_story.py")])
+    node.start(
+        [
+            (ROOT / "examples", "examples"),
+            (HERE / "in_memory_story.py", "in_memory_story.py"),
+            (HERE / "worker_app.py", "worker_app.py"),
+            (ROOT / "tests" / "__init__.py", "tests/__init__.py"),
+            (ROOT / "tests" / "sockets" / "__init__.py", "tests/sockets/__init__.py"),
+            (ROOT / "tests" / "sockets" / "rooms.py", "tests/sockets/rooms.py"),
+        ]
+    )
     try:
         yield node
     finally:

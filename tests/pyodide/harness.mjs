@@ -42,6 +42,7 @@ const MAX_ALARM_RETRIES = 6;
 
 let pyodide = null;
 let pyGlobals = null;
+let worker = null; // the Worker's entrypoint class (a PyProxy)
 let nextClientId = 1;
 const clients = new Map(); // client id -> ClientSocket
 const namespaces = new Map(); // binding name -> DurableObjectNamespace
@@ -509,6 +510,8 @@ const commands = {
     pyodide.FS.writeFile(`${site}/workers/__init__.py`, readFileSync(path.join(HERE, "workers_shim.py")));
     globalThis.WebSocketPair = WebSocketPair;
     globalThis.Response = Response;
+    // A DurableObjectState over a throwaway object, for checking the runtime's rules.
+    globalThis.scratchDurableObjectState = () => new DurableObjectState(new ObjectInstance({ binding: "SCRATCH", env: {} }, "scratch"), true);
     pyGlobals = pyodide.globals.get("dict")();
     pyodide.runPython(`import sys; sys.path[:0] = [${JSON.stringify(site)}, ${JSON.stringify(root)}]`);
     const version = pyodide.runPython("import sys; sys.version");
@@ -546,14 +549,28 @@ const commands = {
     return await httpResult(response);
   },
 
-  async connect(cmd) {
-    const stub = namespaces.get(cmd.binding).getByName(cmd.name);
-    const headers = { upgrade: "websocket", connection: "Upgrade", ...(cmd.headers ?? {}) };
-    const response = await stub.fetch(cmd.url, { method: "GET", headers });
+  async worker(cmd) {
+    // The Worker's default entrypoint: the Python class cmd.expr evaluates to.
+    worker = pyodide.runPython(cmd.expr, { globals: pyGlobals });
+    return null;
+  },
+
+  async request(cmd) {
+    // A request to the Worker (a new entrypoint instance per request, as the
+    // runtime does). A 101 answer hands over the client end of a WebSocket.
+    const headers = { ...(cmd.headers ?? {}) };
+    if (cmd.websocket) Object.assign(headers, { upgrade: "websocket", connection: "Upgrade" });
+    const init = { method: cmd.method ?? "GET", headers };
+    if (cmd.body !== undefined) init.body = cmd.body;
+    const ctx = { waitUntil: () => {}, passThroughOnException: () => {} };
+    const entry = worker(ctx, globalThis.__env);
+    const result = await entry.fetch(new Request(cmd.url, init));
+    const response = result?.js_object ?? result;
+    if (!(response instanceof Response)) throw new TypeError(`Worker fetch must return a Response, got ${kind(response)}`);
     if (response.status !== 101) return { client: null, ...(await httpResult(response)) };
     const end = response.webSocket;
     const server = end.server;
-    if (!server.accepted) throw new Error("connect: the DO answered 101 but never accepted the server socket");
+    if (!server.accepted) throw new Error("the Worker answered 101 but no Durable Object accepted the server end");
     end.id = nextClientId++;
     clients.set(end.id, end);
     return { client: end.id, status: 101, tags: [...server.tags] };
