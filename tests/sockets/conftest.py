@@ -1,7 +1,8 @@
 """The rooms contract suite runs on whatever runtime `make_runtime` gives.
 
-Every host runs it: the in-memory runtime (on asyncio and trio) and the
-self-hosted server over real WebSockets (asyncio: uvicorn needs it). Another
+Every host runs it: the in-memory runtime (on asyncio and trio), the
+self-hosted server over real WebSockets (asyncio: uvicorn needs it), and the
+Cloudflare Durable Object adapter on a fake of the Workers runtime. Another
 host joins the suite by adding its factory to `FACTORIES`: the same tests,
 the same rooms, the same assertions.
 """
@@ -16,6 +17,7 @@ import pytest
 
 from durable_effect.effect import Layer
 from durable_effect.sockets import EngineOptions, InMemorySocketRuntime, SocketConfig, make_in_memory_socket_runtime
+from durable_effect.sockets.cloudflare.testing import CloudflareTestRuntime
 
 from .server_runtime import ServerTestRuntime
 
@@ -66,10 +68,29 @@ def server(cleanup: Cleanup) -> RuntimeFactory:
     return make
 
 
-FACTORIES: dict[str, Callable[[Cleanup], RuntimeFactory]] = {"memory": in_memory, "server": server}
-BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"], "server": ["asyncio"]}
+def cloudflare(cleanup: Cleanup) -> RuntimeFactory:
+    def make(
+        config: SocketConfig,
+        *,
+        services: Layer[Any, Any, Any] | None = None,
+        options: EngineOptions | None = None,
+    ) -> InMemorySocketRuntime:
+        rt = CloudflareTestRuntime(config, services=services, options=options)
+        cleanup.append(rt.aclose)
+        return cast(InMemorySocketRuntime, rt)  # the same test API over the Durable Object adapter
+
+    return make
+
+
+FACTORIES: dict[str, Callable[[Cleanup], RuntimeFactory]] = {
+    "memory": in_memory,
+    "server": server,
+    "cloudflare": cloudflare,
+}
+BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"], "server": ["asyncio"], "cloudflare": ["asyncio"]}
 """The engine is written against anyio: the in-memory suite runs on both backends;
-the server runs under uvicorn, on asyncio."""
+the server runs under uvicorn, on asyncio; the fake Durable Object runtime
+delivers each event as an asyncio task."""
 
 CASES = [(host, backend) for host in sorted(FACTORIES) for backend in BACKENDS.get(host, ["asyncio"])]
 

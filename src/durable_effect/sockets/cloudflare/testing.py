@@ -1,0 +1,223 @@
+"""Test a socket group on a fake of the Durable Object runtime, on CPython.
+
+    rt = CloudflareTestRuntime(config)
+    alice = await run_promise(rt.testing_connect(Chat, "room-1", opts))
+    await run_promise(alice.receive(Say(text="hi")))
+    await run_promise(rt.hibernate(Chat, "room-1"))   # a new DO instance on the next event
+    await run_promise(rt.advance("30 seconds"))       # alarms, with the platform's retries
+
+The runtime has the in-memory runtime's test API (`testing_connect`, `room`,
+`advance`, `hibernate`, `clock`, `layer`), but every call goes the way it goes
+on Cloudflare: the namespace client's `fetch` to the instance's Durable
+Object (`socket_group.DO`, built over the fake `workers` module), the upgrade
+through `WebSocketPair` and `acceptWebSocket`, frames through
+`webSocketMessage`, closes through `webSocketClose`, alarms through `alarm()`.
+Asyncio only (the fake delivers each event as an asyncio task of its own).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Generic, Never, TypeVar, cast, overload
+
+from pydantic import BaseModel
+
+from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
+from durable_effect.effect.clock import Clock
+from durable_effect.sockets.api import RoomHandle, SocketClientService, UpgradeOpts, _call
+from durable_effect.sockets.cloudflare.client import NamespaceBackend, instance_name
+from durable_effect.sockets.cloudflare.do import SocketGroup, make_socket_group_do
+from durable_effect.sockets.cloudflare.fake import (
+    OPEN,
+    FakeCloudflare,
+    FakeNamespace,
+    FakeRequest,
+    FakeResponse,
+    FakeWebSocket,
+    install_fake_modules,
+    uninstall_fake_modules,
+)
+from durable_effect.sockets.engine import EngineOptions
+from durable_effect.sockets.errors import RoomNotFoundError, UpgradeError
+from durable_effect.sockets.memory import START_MS
+from durable_effect.sockets.registry import SocketConfig
+from durable_effect.sockets.room import WebSocketRoom
+from durable_effect.sockets.schema import TaggedStruct
+
+__all__ = ["CloudflareTestConnection", "CloudflareTestRuntime"]
+
+S = TypeVar("S", bound=BaseModel)
+C = TypeVar("C", bound=BaseModel)
+Ev = TypeVar("Ev", bound=TaggedStruct)
+B = TypeVar("B", bound=TaggedStruct)
+
+
+class CloudflareTestConnection(Generic[C, Ev, B]):
+    """The client end of a WebSocket accepted by a (fake) Durable Object."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        runtime: CloudflareTestRuntime,
+        room: WebSocketRoom[Any, C, Ev, B],
+        client: FakeWebSocket,
+    ) -> None:
+        self._runtime = runtime
+        self._room = room
+        self.socket = client
+        server = client.peer
+        assert server is not None
+        self.server = server
+        self.id = server.tags[0]
+        self.tags: tuple[str, ...] = tuple(server.tags[1:])
+        self._decoded: list[B] = []
+
+    @property
+    def received(self) -> list[B]:
+        """Server → client messages, decoded with the room's broadcast schema, in order."""
+        for frame in self.socket.frames[len(self._decoded) :]:
+            self._decoded.append(self._room.broadcast.validate_json(frame))
+        return list(self._decoded)
+
+    @property
+    def raw_received(self) -> list[str]:
+        return list(self.socket.frames)
+
+    @property
+    def close_code(self) -> int | None:
+        return self.socket.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self.socket.close_reason
+
+    def is_open(self) -> bool:
+        return self.socket.readyState == OPEN
+
+    def fail_sends(self, on: bool = True) -> None:
+        """Make the Durable Object's sends to this socket throw."""
+        self.server.fail_sends = on
+
+    def receive(self, event: Ev) -> Effect[None]:
+        return self.receive_raw(event.to_json())
+
+    def receive_raw(self, frame: object) -> Effect[None]:
+        """A frame from this client: `str` and `bytes` verbatim, anything else as JSON."""
+        data: str | bytes = frame if isinstance(frame, str | bytes) else json.dumps(frame)
+
+        async def run() -> None:
+            if self.is_open():
+                await self._runtime.world.message_event(self.server, data)
+                await self._runtime.world.settle()
+
+        return cast(Effect[None], _call(run))
+
+    def close(self, code: int = 1000, reason: str = "") -> Effect[None]:
+        """Close from the client side: the Durable Object hears `webSocketClose`."""
+
+        async def run() -> None:
+            if self.is_open():
+                self.socket.close(code, reason)
+                await self._runtime.world.settle()
+
+        return cast(Effect[None], _call(run))
+
+    def __repr__(self) -> str:
+        return f"CloudflareTestConnection(id={self.id!r}, open={self.is_open()})"
+
+
+class CloudflareTestRuntime:
+    """A socket group on the fake runtime, driven like the in-memory runtime."""
+
+    def __init__(
+        self,
+        config: SocketConfig,
+        services: Layer[object, object, object] | None = None,
+        options: EngineOptions | None = None,
+        *,
+        binding: str = "ROOMS",
+    ) -> None:
+        install_fake_modules()
+        self._installed = True
+        self.config = config
+        self.clock = TestClock(START_MS)
+        self.world = FakeCloudflare(self.clock)
+        clock_layer: Layer[object, object, object] = Layer.succeed(Clock, self.clock)
+        layer = clock_layer if services is None else Layer.merge(clock_layer, services)
+        self.group: SocketGroup = make_socket_group_do(config, services=layer, options=options, binding=binding)
+        self.binding = binding
+        self.namespace: FakeNamespace = self.world.bind(binding, self.group.DO)
+        self.client = self.group.client(self.namespace)
+
+    async def aclose(self) -> None:
+        """Take the fake modules out of `sys.modules` again."""
+        if self._installed:
+            self._installed = False
+            uninstall_fake_modules()
+
+    # -- the client API ---------------------------------------------------------------------
+
+    @overload
+    def room(self, room: WebSocketRoom[S, C, Ev, B]) -> RoomHandle[S, C, Ev, B]: ...
+    @overload
+    def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
+    def room(
+        self, room: WebSocketRoom[S, C, Ev, B] | str
+    ) -> RoomHandle[S, C, Ev, B] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
+        return self.client.room(room)
+
+    def layer(self) -> Layer[SocketClientService, Never, Never]:
+        return self.group.layer(self.namespace)
+
+    @overload
+    def testing_connect(
+        self, room: WebSocketRoom[S, C, Ev, B], id: str, opts: UpgradeOpts[C]
+    ) -> Effect[CloudflareTestConnection[C, Ev, B], UpgradeError | RoomNotFoundError]: ...
+    @overload
+    def testing_connect(
+        self, room: str, id: str, opts: UpgradeOpts[BaseModel]
+    ) -> Effect[CloudflareTestConnection[BaseModel, TaggedStruct, TaggedStruct], UpgradeError | RoomNotFoundError]: ...
+    def testing_connect(
+        self, room: WebSocketRoom[S, C, Ev, B] | str, id: str, opts: UpgradeOpts[Any]
+    ) -> Effect[Any, UpgradeError | RoomNotFoundError]:
+        """Upgrade a WebSocket to instance `id` through the namespace, as a Worker would."""
+        name = room if isinstance(room, str) else room.name
+
+        async def run() -> CloudflareTestConnection[Any, Any, Any]:
+            return await self._connect(name, id, opts)
+
+        return _call(run)
+
+    async def _connect(self, name: str, id: str, opts: UpgradeOpts[Any]) -> CloudflareTestConnection[Any, Any, Any]:
+        room = self.config.room(name)
+        request = FakeRequest(f"https://worker.test/ws/{name}/{id}", "GET", {"Upgrade": "websocket"})
+        response = await NamespaceBackend(self.config, self.namespace).upgrade(name, id, request, opts)
+        assert isinstance(response, FakeResponse) and isinstance(response.webSocket, FakeWebSocket)
+        conn: CloudflareTestConnection[Any, Any, Any] = CloudflareTestConnection(self, room, response.webSocket)
+        await self.world.settle()
+        return conn
+
+    def advance(self, duration: DurationInput) -> Effect[int]:
+        """Move the test clock; run due alarms through `alarm()`, retried as Cloudflare does."""
+        millis = Duration.decode(duration).millis
+
+        async def run() -> int:
+            return await self.world.advance(millis)
+
+        return cast(Effect[int], _call(run))
+
+    def hibernate(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str) -> Effect[None]:
+        """Throw the instance's Durable Object away; sockets and storage stay."""
+        name = room if isinstance(room, str) else room.name
+
+        async def run() -> None:
+            await self.world.settle()
+            self.world.hibernate(self.binding, instance_name(name, id))
+
+        return cast(Effect[None], _call(run))
+
+    def sockets(self, room: str, id: str) -> list[FakeWebSocket]:
+        """The server ends the instance's Durable Object accepted (closed ones too)."""
+        return list(self.world.object_data(self.binding, instance_name(room, id)).sockets)
+
