@@ -49,9 +49,14 @@ $(PYODIDE_WHEELS)/.stamp: $(PYODIDE)/requirements.txt $(STAMP)
 		-d $(PYODIDE_WHEELS) -r $(PYODIDE)/requirements.txt
 	touch $@
 
-$(PYODIDE_OWN)/.stamp: $(PYODIDE_SRC) $(STAMP)
-	rm -rf $(PYODIDE_OWN)
-	$(BIN)/python -m pip wheel -q --no-deps -w $(PYODIDE_OWN) .
+# Built from a copy of the sources, so no stale build/ directory leaks into the wheel.
+$(PYODIDE_OWN)/.stamp: $(PYODIDE_SRC) README.md $(STAMP)
+	rm -rf $(PYODIDE_OWN) $(PYODIDE)/.cache/src
+	mkdir -p $(PYODIDE)/.cache/src
+	cp -R pyproject.toml README.md src $(PYODIDE)/.cache/src/
+	find $(PYODIDE)/.cache/src -name '*.egg-info' -prune -exec rm -rf {} +
+	$(BIN)/python -m pip wheel -q --no-deps -w $(PYODIDE_OWN) $(PYODIDE)/.cache/src
+	rm -rf $(PYODIDE)/.cache/src
 	touch $@
 
 bench: $(STAMP)
