@@ -591,6 +591,16 @@ const commands = {
     return null;
   },
 
+  async burst(cmd) {
+    // Several text frames from one client delivered back to back, the next one
+    // before the handler of the previous one has finished (as the runtime may).
+    const c = client(cmd);
+    const server = c.server;
+    const inst = await server.object.instance(true);
+    await Promise.all(cmd.texts.map((text) => inst.webSocketMessage(server, text)));
+    return null;
+  },
+
   async close(cmd) {
     // The client closes: a clean close frame (code, reason), or the connection
     // drops (clean: false, code 1006). The DO must answer a close frame itself.
@@ -627,20 +637,6 @@ const commands = {
     const obj = object(cmd);
     obj.hibernate();
     return { constructed: obj.constructed };
-  },
-
-  async evict(cmd) {
-    // The object is evicted with its sockets gone (a deploy, a crash): a cold start.
-    const obj = object(cmd);
-    obj.hibernate();
-    for (const ws of obj.sockets) {
-      if (ws.readyState !== CLOSED) {
-        ws.readyState = CLOSED;
-        ws.client.closed = { close: 1006, reason: "" };
-        ws.client.frames.push(ws.client.closed);
-      }
-    }
-    return null;
   },
 
   async alarm(cmd) {

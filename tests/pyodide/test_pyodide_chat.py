@@ -76,6 +76,11 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
         assert said(got) == [say("hello", "alice"), say("hi alice", "bob")], name
         assert got[1]["ts"] >= got[0]["ts"]
 
+    # -- frames that arrive while the previous one is still being handled keep their order ---
+    h.call("burst", client=clients["carol"], texts=[json.dumps({"_tag": "Say", "text": t}) for t in ["1", "2", "3"]])
+    for name, c in clients.items():
+        assert said(h.messages(c)) == [say("1", "carol"), say("2", "carol"), say("3", "carol")], name
+
     # -- Typing reaches everyone but the sender ------------------------------------------------
     h.send_json(clients["carol"], {"_tag": "Typing"})
     assert h.messages(clients["carol"]) == []
@@ -99,7 +104,7 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
     assert (answer["status"], json.loads(answer["body"])) == (200, {"status": "ok"})
     for name, c in clients.items():
         assert said(h.messages(c)) == [say("maintenance", "system")], name
-    assert get(h, "/api/chat/lobby/state")["message_count"] == 4
+    assert get(h, "/api/chat/lobby/state")["message_count"] == 7
 
     # -- connections, and by tag -------------------------------------------------------------
     conns = get(h, "/api/chat/lobby/connections")
@@ -122,7 +127,7 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
     after = h.call("inspect", binding="CHAT", name=LOBBY)
     assert after["constructed"] == 2
     assert after["storage"] == before["storage"] | {"state": after["storage"]["state"]}
-    assert json.loads(after["storage"]["state"])["message_count"] == 5
+    assert json.loads(after["storage"]["state"])["message_count"] == 8
 
     # -- disconnects: a clean close is answered by the DO; a dropped socket too is noticed -----
     closed = h.call("close", client=clients["eve"], code=1000, reason="bye")
@@ -149,7 +154,7 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
 
     final = h.call("inspect", binding="CHAT", name=LOBBY)
     assert [s["client"] for s in final["sockets"] if s["readyState"] == 1] == [clients["bob"], clients["carol"]]
-    assert get(h, "/api/chat/lobby/state")["message_count"] == 6
+    assert get(h, "/api/chat/lobby/state")["message_count"] == 9
 
 
 def test_each_room_instance_is_its_own_durable_object(worker: NodeHarness) -> None:
@@ -164,6 +169,18 @@ def test_each_room_instance_is_its_own_durable_object(worker: NodeHarness) -> No
     assert get(h, "/api/chat/lobby/state")["message_count"] == lobby_count
     annex = h.call("inspect", binding="CHAT", name="chat:annex")
     assert [s["client"] for s in annex["sockets"]] == [yan]
+
+    # A socket error ends the connection like a close: on_close tells the others.
+    zoe = h.call("request", url=f"{WORKER}/ws/chat/annex?userId=zoe&at=0", websocket=True)["client"]
+    assert h.messages(yan) == [{"_tag": "UserJoined", "user_id": "zoe"}]
+    h.call("error", client=yan, message="connection reset")
+    assert h.messages(zoe) == [{"_tag": "UserLeft", "user_id": "yan"}]
+    assert [c["id"] for c in get(h, "/api/chat/annex/connections")] == ["zoe"]
+
+    # The Durable Object answers unknown operations itself, with a JSON error.
+    answer = h.call("fetch", binding="CHAT", name="chat:annex", url="https://rooms.internal/chat/annex/nope")
+    assert answer["status"] == 404
+    assert "error" in json.loads(answer["body"])
 
 
 def test_a_failing_alarm_is_retried_and_the_retry_sees_the_failure(worker: NodeHarness) -> None:
