@@ -252,6 +252,17 @@ class FakeWebSocket:
             if self._world is not None:
                 self._world.queue_close(self, code, reason)
 
+    def drop(self) -> None:
+        """The connection is lost without a close frame (a client end only): the
+        server end hears `webSocketClose` with 1006 and is left closing."""
+        peer = self.peer
+        assert peer is not None and self.role == "client"
+        self.readyState = CLOSED
+        peer.readyState = CLOSING
+        peer._peer_closed_first = True
+        if self._world is not None:
+            self._world.queue_close(peer, 1006, "", clean=False)
+
     def serializeAttachment(self, value: object) -> None:
         if isinstance(value, dict | list | tuple | set):
             raise JsError("DataCloneError: a Python object is not structured-cloneable (pass a string)")
@@ -440,6 +451,12 @@ class FakeEnv:
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
 
+    def __getattr__(self, name: str) -> Any:  # only called for bindings that are missing
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        self.__dict__[name] = value
+
 
 _ACTIVE: contextvars.ContextVar[FakeCloudflare | None] = contextvars.ContextVar("fake_cloudflare", default=None)
 _LAST: list[FakeCloudflare] = []
@@ -468,7 +485,7 @@ class FakeCloudflare:
     def bind(self, binding: str, do_class: type) -> FakeNamespace:
         namespace = FakeNamespace(self, binding, do_class)
         self.namespaces[binding] = namespace
-        setattr(self.env, binding, namespace)
+        self.env.__dict__[binding] = namespace
         return namespace
 
     def websocket_pair(self) -> _WebSocketPair:
@@ -519,11 +536,11 @@ class FakeCloudflare:
     def queue_message(self, server: FakeWebSocket, message: object) -> None:
         self._pending.append(self.message_event(server, message if isinstance(message, bytes) else str(message)))
 
-    def queue_close(self, server: FakeWebSocket, code: int, reason: str) -> None:
+    def queue_close(self, server: FakeWebSocket, code: int, reason: str, *, clean: bool = True) -> None:
         """A close frame reached the server end: `webSocketClose` is delivered next."""
         owner = server.owner
         if owner is not None:
-            self._pending.append(self.call(*owner, lambda do: do.webSocketClose(server, code, reason, True)))
+            self._pending.append(self.call(*owner, lambda do: do.webSocketClose(server, code, reason, clean)))
 
     async def settle(self) -> None:
         """Deliver every queued socket event, in order (and the events they cause)."""
