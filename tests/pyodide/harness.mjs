@@ -13,7 +13,8 @@
 // - alarms: one per object, fired on command, retried after a failure with
 //   alarm_info {retryCount, isRetry}; up to 6 retries.
 // - env with DurableObjectNamespace bindings: idFromName/get/getByName, and
-//   stub.fetch routed to the right object.
+//   stub.fetch routed to the right object. Worker and DO fetch handlers get the
+//   SDK's Request (workers_shim.py) around the JS Request.
 // - hibernation: the Python instance is thrown away; the next event constructs
 //   a new one over the same sockets and storage.
 // - the close handshake as before compat date 2026-04-07: the DO must answer a
@@ -396,7 +397,7 @@ class DurableObjectStub {
   async fetch(input, init = undefined) {
     const request = input instanceof Request && init === undefined ? input : new Request(input, init ?? undefined);
     const inst = await this.object.instance(true);
-    const result = await inst.fetch(request);
+    const result = await inst.fetch(pythonRequest(request));
     const response = result?.js_object ?? result;
     if (!(response instanceof Response)) throw new TypeError(`DO fetch must return a Response, got ${kind(response)}`);
     return response;
@@ -441,6 +442,11 @@ class DurableObjectNamespace {
   getByName(name) {
     return this.get(this.idFromName(name));
   }
+}
+
+function pythonRequest(request) {
+  // The runtime hands fetch handlers the SDK's Request, a wrapper of the JS one.
+  return pyodide.pyimport("workers").Request(request);
 }
 
 // ---------------------------------------------------------------------------
@@ -564,7 +570,7 @@ const commands = {
     if (cmd.body !== undefined) init.body = cmd.body;
     const ctx = { waitUntil: () => {}, passThroughOnException: () => {} };
     const entry = worker(ctx, globalThis.__env);
-    const result = await entry.fetch(new Request(cmd.url, init));
+    const result = await entry.fetch(pythonRequest(new Request(cmd.url, init)));
     const response = result?.js_object ?? result;
     if (!(response instanceof Response)) throw new TypeError(`Worker fetch must return a Response, got ${kind(response)}`);
     if (response.status !== 101) return { client: null, ...(await httpResult(response)) };

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import importlib
 import json
+from email.message import Message
+from http import HTTPMethod
 from typing import Any
 
 js: Any = importlib.import_module("js")
 _ffi: Any = importlib.import_module("pyodide.ffi")
 
-__all__ = ["DurableObject", "Response", "WorkerEntrypoint"]
+__all__ = ["DurableObject", "Request", "Response", "WorkerEntrypoint"]
 
 
 def _js_object(value: dict[str, Any]) -> Any:
@@ -25,6 +27,40 @@ def _js_object(value: dict[str, Any]) -> Any:
 
 def _is_js(value: object, class_name: str) -> bool:
     return isinstance(value, _ffi.JsProxy) and getattr(getattr(value, "constructor", None), "name", None) == class_name
+
+
+class Request:
+    """An incoming request, as the runtime hands it to `fetch`: a wrapper of the JS `Request`."""
+
+    def __init__(self, js_request: Any) -> None:
+        if not _is_js(js_request, "Request"):
+            raise TypeError(f"Request wraps a JS Request, got {type(js_request).__name__}")
+        self.js_object: Any = js_request
+
+    @property
+    def url(self) -> str:
+        return str(self.js_object.url)
+
+    @property
+    def method(self) -> HTTPMethod:
+        return HTTPMethod[str(self.js_object.method)]
+
+    @property
+    def headers(self) -> Message:
+        message = Message()
+        for name, value in self.js_object.headers.entries():
+            message[str(name)] = str(value)
+        return message
+
+    async def text(self) -> str:
+        return str(await self.js_object.text())
+
+    async def json(self) -> Any:
+        return json.loads(await self.text())
+
+    async def bytes(self) -> bytes:
+        buffer = await self.js_object.arrayBuffer()
+        return bytes(buffer.to_bytes())
 
 
 class Response:
