@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from durable_effect.effect import EffectGen, Failure, gen, run_promise, run_promise_exit, sync
+from durable_effect.effect import EffectGen, Failure, Layer, Service, gen, run_promise, run_promise_exit, sync
 from durable_effect.sockets import (
     BroadcastError,
     ConnectionInit,
@@ -351,5 +351,33 @@ async def test_handlers_get_the_objects_env_as_cloudflare_env() -> None:
         opts = UpgradeOpts(ConnectionInit(Conn(), id="c"))
         conn = await run_promise(rt.testing_connect(EnvRoom, "x", opts))
         assert conn.is_open() and conn.tags == ()
+    finally:
+        await rt.aclose()
+
+
+class Greeting(Service):
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+@gen
+def greeting_from_env() -> EffectGen[Greeting, object, CloudflareEnv]:
+    cf = yield from CloudflareEnv
+    return Greeting(str(getattr(cf.env, "GREETING", "?")))
+
+
+@gen
+def save_service_greeting(ctx: RoomCtx[EnvState, Conn, Hello, Nothing], ev: Hello) -> EffectGen[None, object, Greeting]:
+    greeting = yield from Greeting
+    yield from ctx.save(EnvState(greeting=greeting.text))
+
+
+async def test_a_services_layer_can_be_built_from_cloudflare_env() -> None:
+    config = env_registry.build({"env": env_registry.handler(EnvRoom, on_event=save_service_greeting)})
+    rt = CloudflareTestRuntime(config, services=Layer.effect(Greeting, greeting_from_env()))
+    try:
+        rt.world.env.GREETING = "built lazily"
+        await run_promise(rt.room(EnvRoom).send("x", Hello()))
+        assert await run_promise(rt.room(EnvRoom).get_state("x")) == EnvState(greeting="built lazily")
     finally:
         await rt.aclose()

@@ -13,6 +13,8 @@ MODULES = [
     "durable_effect.sockets",
     "durable_effect.sockets.testing",
     "durable_effect.sockets.server",
+    "durable_effect.sockets.cloudflare",
+    "durable_effect.sockets.cloudflare.testing",
     "durable_effect.sockets.client",
     "durable_effect.platform",
 ]

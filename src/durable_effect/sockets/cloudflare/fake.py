@@ -10,8 +10,8 @@ from 2 s, up to 6, with `retryCount`/`isRetry`). `hibernate(name)` throws the
 object away; the next event constructs a new one over the same sockets and
 storage, as the platform does after hibernation.
 
-`install_fake_modules()` puts stand-ins for `js`, `pyodide`, `pyodide.ffi`
-and `workers` into `sys.modules`, strict where the real ones are: a Python
+`install_fake_modules()` puts stand-ins for `js`, `pyodide`, `pyodide.ffi`,
+`workers` and `workers.asgi` into `sys.modules`, strict where the real ones are: a Python
 list or dict passed where JavaScript wants an array or object is refused.
 They are as small as the adapter and the examples need; this is not Pyodide.
 """
@@ -27,6 +27,7 @@ import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from durable_effect.effect import TestClock
 from durable_effect.sockets.engine import ALARM_MAX_RETRIES, alarm_backoff_ms
@@ -147,6 +148,9 @@ class FakeRequest:
 
     async def text(self) -> str:
         return self._body or ""
+
+    async def json(self) -> Any:
+        return json.loads(await self.text())
 
 
 class FakeResponse:
@@ -606,6 +610,40 @@ class _Namespace(types.SimpleNamespace):
     pass
 
 
+async def _asgi_fetch(app: Any, req: Any, env: Any, ctx: Any = None) -> FakeResponse:
+    """`workers.asgi.fetch`: one HTTP request through an ASGI app (no streaming, no lifespan)."""
+    url = urlsplit(str(req.url))
+    body = (await req.text()).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.0"},
+        "http_version": "1.1",
+        "method": str(req.method),
+        "scheme": url.scheme,
+        "path": unquote(url.path),
+        "raw_path": url.path.encode(),
+        "query_string": url.query.encode(),
+        "headers": [(k.encode(), v.encode()) for k, v in req.headers._items.items()],
+        "env": env,
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status, headers, chunks = 500, [], []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+            headers = [(k.decode(), v.decode()) for k, v in message.get("headers", [])]
+        elif message["type"] == "http.response.body":
+            chunks.append(bytes(message.get("body", b"")))
+
+    await app(scope, receive, send)
+    return FakeResponse(b"".join(chunks), status, "", headers)
+
+
 def _module(name: str, **attrs: object) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__dict__.update(attrs)
@@ -618,6 +656,7 @@ def _new_pair() -> _WebSocketPair:
 
 def _make_modules() -> dict[str, types.ModuleType]:
     ffi = _module("pyodide.ffi", to_js=to_js, JsException=JsError)
+    asgi = _module("workers.asgi", fetch=_asgi_fetch)
     return {
         "js": _module(
             "js",
@@ -630,8 +669,11 @@ def _make_modules() -> dict[str, types.ModuleType]:
         ),
         "pyodide": _module("pyodide", __path__=[], __version__="fake", ffi=ffi),
         "pyodide.ffi": ffi,
+        "workers.asgi": asgi,
         "workers": _module(
             "workers",
+            __path__=[],
+            asgi=asgi,
             DurableObject=_DurableObject,
             WorkerEntrypoint=_WorkerEntrypoint,
             Response=FakeResponse,

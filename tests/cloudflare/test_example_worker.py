@@ -1,0 +1,119 @@
+"""examples/cloudflare-chat, run on the fake Workers runtime: its entry modules
+import as a Worker would import them, and serve an upgrade and a say."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from durable_effect.effect import TestClock
+from durable_effect.sockets.cloudflare.fake import (
+    CLOSED,
+    FakeCloudflare,
+    FakeRequest,
+    FakeResponse,
+    FakeWebSocket,
+    install_fake_modules,
+    uninstall_fake_modules,
+)
+from durable_effect.sockets.memory import START_MS
+
+pytestmark = pytest.mark.anyio
+
+WORKER_SRC = Path(__file__).resolve().parents[2] / "examples" / "cloudflare-chat" / "src"
+WORKER_MODULES = ("entry", "fastapi_entry", "rooms", "chat")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def worker_modules() -> Iterator[dict[str, ModuleType]]:
+    """The Worker's modules, imported from its src/ with the fake runtime installed."""
+    install_fake_modules()
+    sys.path.insert(0, str(WORKER_SRC))
+    try:
+        yield {name: importlib.import_module(name) for name in ("entry", "fastapi_entry")}
+    finally:
+        sys.path.remove(str(WORKER_SRC))
+        for name in list(sys.modules):
+            if name.split(".")[0] in WORKER_MODULES:
+                del sys.modules[name]
+        uninstall_fake_modules()
+
+
+def worker(module: ModuleType) -> tuple[Any, FakeCloudflare]:
+    world = FakeCloudflare(TestClock(START_MS))
+    world.bind("CHAT_DO", module.ChatDO)
+    return module.Default(None, world.env), world
+
+
+async def connect(entry: Any, world: FakeCloudflare, user: str) -> FakeWebSocket:
+    upgrade = FakeRequest(f"https://chat.test/ws/chat/r1?userId={user}", headers={"Upgrade": "websocket"})
+    response = await entry.fetch(upgrade)
+    assert isinstance(response, FakeResponse) and response.status == 101
+    assert isinstance(response.webSocket, FakeWebSocket)
+    await world.settle()
+    return response.webSocket
+
+
+def tags(frames: list[str]) -> list[tuple[str, str]]:
+    return [(m["_tag"], m.get("text") or m.get("user_id", "")) for m in map(json.loads, frames)]
+
+
+async def test_the_plain_entry_upgrades_and_says(worker_modules: dict[str, ModuleType]) -> None:
+    entry, world = worker(worker_modules["entry"])
+    assert issubclass(worker_modules["entry"].ChatDO, sys.modules["workers"].DurableObject)
+
+    alice = await connect(entry, world, "alice")
+    bob = await connect(entry, world, "bob")
+    say = FakeRequest("https://chat.test/api/chat/r1/say", "POST", body=json.dumps({"text": "hello"}))
+    response = await entry.fetch(say)
+    assert response.status == 200 and json.loads(await response.text()) == {"status": "ok"}
+    assert tags(alice.frames) == [("UserJoined", "bob"), ("Message", "hello")]
+    assert tags(bob.frames) == [("Message", "hello")]
+
+    # Frames from a client reach the room; its close reaches the others.
+    alice.send(json.dumps({"_tag": "Say", "text": "hi bob"}))
+    await world.settle()
+    assert tags(bob.frames)[-1] == ("Message", "hi bob")
+    bob.close(1000, "bye")
+    await world.settle()
+    assert bob.readyState == CLOSED and bob.close_code == 1000
+    assert tags(alice.frames)[-1] == ("UserLeft", "bob")
+
+    # The one room instance is one Durable Object named chat:r1, with its tags.
+    (obj,) = world.objects.values()
+    assert obj.name == "chat:r1"
+    assert [s.tags for s in obj.sockets] == [["alice", "user:alice"], ["bob", "user:bob"]]
+    missing = await entry.fetch(FakeRequest("https://chat.test/nowhere"))
+    assert missing.status == 404
+
+
+async def test_the_fastapi_entry_routes_the_upgrade_before_fastapi(worker_modules: dict[str, ModuleType]) -> None:
+    entry, world = worker(worker_modules["fastapi_entry"])
+    alice = await connect(entry, world, "alice")
+
+    json_type = {"content-type": "application/json"}
+    say = FakeRequest("https://chat.test/api/chat/r1/say", "POST", json_type, '{"text": "hey"}')
+    response = await entry.fetch(say)
+    assert response.status == 200 and json.loads(await response.text()) == {"status": "ok"}
+    assert tags(alice.frames) == [("Message", "hey")]
+
+    state = await entry.fetch(FakeRequest("https://chat.test/api/chat/r1/state"))
+    assert json.loads(await state.text())["message_count"] == 1
+    conns = json.loads(await (await entry.fetch(FakeRequest("https://chat.test/api/chat/r1/connections"))).text())
+    assert [(c["id"], c["tags"], c["state"]["user_id"]) for c in conns] == [("alice", ["user:alice"], "alice")]
+    tagged = await entry.fetch(FakeRequest("https://chat.test/api/chat/r1/connections?tag=user:bob"))
+    assert json.loads(await tagged.text()) == []
+    empty = await entry.fetch(FakeRequest("https://chat.test/api/chat/elsewhere/state"))
+    assert json.loads(await empty.text()) is None
