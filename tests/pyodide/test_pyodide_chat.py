@@ -216,6 +216,19 @@ def test_a_failing_alarm_is_retried_and_the_retry_sees_the_failure(worker: NodeH
     assert h.call("alarm", binding="LAB", name="lab:t1") == {"ran": False, "alarm": None}
 
 
+def test_purge_deletes_storage_and_the_alarm(worker: NodeHarness) -> None:
+    h = worker
+    for event in [{"_tag": "Inc", "by": 5}, {"_tag": "Schedule", "in_ms": 60_000}, {"_tag": "Do", "action": "wipe"}]:
+        answer = h.call("request", url=f"{WORKER}/api/lab/t2/send", method="POST", body=json.dumps(event))
+        assert answer["status"] == 200, answer
+    wiped = h.call("inspect", binding="LAB", name="lab:t2")
+    assert wiped["storage"] == {}
+    assert wiped["alarm"] is None
+    # deleteAll() keeps the alarm before compat date 2026-02-24: purge deletes both.
+    assert wiped["calls"][-2:] == ["deleteAll", "deleteAlarm"]
+    assert get(h, "/api/lab/t2/state") is None
+
+
 def test_the_harness_refuses_what_the_runtime_refuses(worker: NodeHarness) -> None:
     # The checks that make the story above meaningful: Python values that were not
     # converted with to_js are refused, as the Workers runtime refuses them.
