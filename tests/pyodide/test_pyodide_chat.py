@@ -216,6 +216,25 @@ def test_a_failing_alarm_is_retried_and_the_retry_sees_the_failure(worker: NodeH
     assert h.call("alarm", binding="LAB", name="lab:t1") == {"ran": False, "alarm": None}
 
 
+def test_a_duplicate_connection_id_is_replaced_or_refused(worker: NodeHarness) -> None:
+    h = worker
+
+    def connect(dup: str) -> Any:
+        return h.call("request", url=f"{WORKER}/ws/lab/dups?name=kim&dup={dup}", websocket=True)
+
+    first = connect("allow")["client"]
+    assert h.messages(first) == []
+    second = connect("replace")["client"]
+    # The Durable Object closes the old socket itself: 1012, through the JS WebSocket.
+    frames = h.frames(first)
+    assert [f.get("close") for f in frames] == [1012]
+    refused = connect("reject")
+    assert refused["client"] is None
+    assert refused["status"] == 409
+    sockets = h.call("inspect", binding="LAB", name="lab:dups")["sockets"]
+    assert [(s["client"], s["readyState"]) for s in sockets] == [(first, 3), (second, 1)]
+
+
 def test_purge_deletes_storage_and_the_alarm(worker: NodeHarness) -> None:
     h = worker
     for event in [{"_tag": "Inc", "by": 5}, {"_tag": "Schedule", "in_ms": 60_000}, {"_tag": "Do", "action": "wipe"}]:

@@ -3,6 +3,7 @@ and the contract suite's Lab room as Durable Objects, behind a fetch entry like
 the seed's.
 
     GET  /ws/chat/{id}?userId=NAME&at=MS   WebSocket upgrade (id NAME, tag user:NAME)
+    GET  /ws/lab/{id}?name=NAME&dup=POLICY WebSocket upgrade into Lab (on_duplicate POLICY)
     POST /api/chat/{id}/say                {"text": ...}, said by the server ("system")
     POST /api/{room}/{id}/send             an event (JSON), through the direct API
     GET  /api/{room}/{id}/state            the room state
@@ -20,11 +21,12 @@ from urllib.parse import parse_qs, urlsplit
 from workers import Response, WorkerEntrypoint
 
 from durable_effect.effect import run_promise
-from durable_effect.sockets import ConnectionInit, SocketClientService, UpgradeOpts
+from durable_effect.sockets import ConnectionInit, SocketClientService, UpgradeError, UpgradeOpts
+from durable_effect.sockets.api import OnDuplicate
 from durable_effect.sockets.cloudflare import make_socket_group_do
 from examples.chat.handlers import config as chat_config
 from examples.chat.registry import Chat, ChatConnection, Say
-from tests.sockets.rooms import Probe, lab_config
+from tests.sockets.rooms import Lab, LabConn, Probe, lab_config
 
 # Lab's on_alarm fails while `alarm_failures_left` > 0 and records what it saw in `probe`.
 probe = Probe(alarm_failures_left=1)
@@ -34,6 +36,7 @@ lab_group = make_socket_group_do(lab_config(probe), binding="LAB")
 ChatDO = chat_group.DO
 LabDO = lab_group.DO
 GROUPS = {"chat": chat_group, "lab": lab_group, "ledger": lab_group}
+DUPLICATE_POLICIES: dict[str, OnDuplicate] = {"allow": "allow", "replace": "replace", "reject": "reject"}
 
 
 def _json(status: int, value: object) -> Response:
@@ -61,6 +64,14 @@ class Default(WorkerEntrypoint):
                     )
                 )
                 return await run_promise(self._client("chat").room(Chat).upgrade(room_id, request, opts))
+            case ["ws", "lab", room_id]:
+                name = query.get("name", ["anon"])[0]
+                dup = DUPLICATE_POLICIES[query.get("dup", ["allow"])[0]]
+                lab_opts = UpgradeOpts(ConnectionInit(LabConn(name=name), id=name), on_duplicate=dup)
+                try:
+                    return await run_promise(self._client("lab").room(Lab).upgrade(room_id, request, lab_opts))
+                except UpgradeError as err:
+                    return Response(err.message, status=err.status)
             case ["api", "chat", room_id, "say"]:
                 body = json.loads(await request.text())
                 await run_promise(self._client("chat").room(Chat).send(room_id, Say(text=str(body["text"]))))
