@@ -5,6 +5,7 @@ handshake, closing sockets, and the fetch protocol of the namespace client."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,7 +32,11 @@ from durable_effect.sockets.cloudflare import AlarmFailed, CloudflareEnv
 from durable_effect.sockets.cloudflare.client import NamespaceBackend
 from durable_effect.sockets.cloudflare.fake import CLOSED, CLOSING, AlarmInfo, FakeRequest, FakeResponse
 from durable_effect.sockets.cloudflare.protocol import UPGRADE_HEADER, encode_upgrade_opts, op_url
-from durable_effect.sockets.cloudflare.testing import CloudflareTestRuntime
+from durable_effect.sockets.cloudflare.testing import (  # noqa: F401  (cloudflare_runtime: the fixture)
+    CloudflareRuntimeFactory,
+    CloudflareTestRuntime,
+    cloudflare_runtime,
+)
 from tests.sockets.rooms import (
     ROOM,
     Do,
@@ -381,3 +386,13 @@ async def test_a_services_layer_can_be_built_from_cloudflare_env() -> None:
         assert await run_promise(rt.room(EnvRoom).get_state("x")) == EnvState(greeting="built lazily")
     finally:
         await rt.aclose()
+
+
+async def test_the_fixture_gives_fresh_runtimes_on_the_fake(cloudflare_runtime: CloudflareRuntimeFactory) -> None:  # noqa: F811
+    first = cloudflare_runtime(lab_config(Probe()))
+    second = cloudflare_runtime(lab_config(Probe()))
+    assert first is not second and first.world is not second.world
+    assert issubclass(first.group.DO, sys.modules["workers"].DurableObject)  # the fake is installed
+    await run_promise(first.room(Lab).send(ROOM, Inc(by=4)))
+    assert await run_promise(first.room(Lab).get_state(ROOM)) == LabState(count=4)
+    assert await run_promise(second.room(Lab).get_state(ROOM)) is None
