@@ -17,6 +17,7 @@ from durable_effect.sockets import (
     BroadcastError,
     ConnectionInit,
     RoomCtx,
+    RoomError,
     RoomExecutionError,
     RoomNotFoundError,
     RoomValidationError,
@@ -30,7 +31,7 @@ from durable_effect.sockets import (
 )
 from durable_effect.sockets.cloudflare import AlarmFailed, CloudflareEnv
 from durable_effect.sockets.cloudflare.client import NamespaceBackend
-from durable_effect.sockets.cloudflare.fake import CLOSED, CLOSING, AlarmInfo, FakeRequest, FakeResponse
+from durable_effect.sockets.cloudflare.fake import CLOSED, CLOSING, AlarmInfo, FakeRequest, FakeResponse, JsError
 from durable_effect.sockets.cloudflare.protocol import UPGRADE_HEADER, encode_upgrade_opts, op_url
 from durable_effect.sockets.cloudflare.testing import (  # noqa: F401  (cloudflare_runtime: the fixture)
     CloudflareRuntimeFactory,
@@ -396,3 +397,40 @@ async def test_the_fixture_gives_fresh_runtimes_on_the_fake(cloudflare_runtime: 
     await run_promise(first.room(Lab).send(ROOM, Inc(by=4)))
     assert await run_promise(first.room(Lab).get_state(ROOM)) == LabState(count=4)
     assert await run_promise(second.room(Lab).get_state(ROOM)) is None
+
+
+class _Unreachable:
+    """A namespace whose stubs throw, as the platform does for an overloaded object."""
+
+    def idFromName(self, name: str, /) -> object:
+        return name
+
+    def get(self, id: object, /) -> _Unreachable:
+        return self
+
+    async def fetch(self, resource: object, /, **init: str) -> FakeResponse:
+        raise JsError("Error: Durable Object is overloaded")
+
+
+async def test_a_platform_failure_is_a_room_error(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    _, rt = probe_rt
+    client = rt.group.client(_Unreachable())
+
+    def failure(result: object) -> object:
+        assert isinstance(result, Failure)
+        (err,) = result.cause.failures()
+        return err
+
+    err = failure(await run_promise_exit(client.room(Lab).send(ROOM, Inc(by=1))))
+    assert isinstance(err, RoomError) and "overloaded" in err.message
+    refused = failure(await run_promise_exit(client.room(Lab).upgrade(ROOM, None, lab_opts("alice"))))
+    assert isinstance(refused, UpgradeError) and refused.status == 502
+
+
+async def test_upgrade_options_that_are_not_json_are_refused(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    probe, rt = probe_rt
+    result = await run_promise_exit(rt.testing_connect(Lab, ROOM, lab_opts("alice", meta={"when": object()})))
+    assert isinstance(result, Failure)
+    (err,) = result.cause.failures()
+    assert isinstance(err, UpgradeError) and err.status == 400
+    assert probe.log == [] and rt.sockets("lab", ROOM) == []
