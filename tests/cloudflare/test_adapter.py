@@ -5,6 +5,7 @@ handshake, closing sockets, and the fetch protocol of the namespace client."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from durable_effect.sockets import (
     BroadcastError,
     ConnectionInit,
     RoomCtx,
+    RoomError,
     RoomExecutionError,
     RoomNotFoundError,
     RoomValidationError,
@@ -29,9 +31,13 @@ from durable_effect.sockets import (
 )
 from durable_effect.sockets.cloudflare import AlarmFailed, CloudflareEnv
 from durable_effect.sockets.cloudflare.client import NamespaceBackend
-from durable_effect.sockets.cloudflare.fake import CLOSED, CLOSING, AlarmInfo, FakeRequest, FakeResponse
+from durable_effect.sockets.cloudflare.fake import CLOSED, CLOSING, AlarmInfo, FakeRequest, FakeResponse, JsError
 from durable_effect.sockets.cloudflare.protocol import UPGRADE_HEADER, encode_upgrade_opts, op_url
-from durable_effect.sockets.cloudflare.testing import CloudflareTestRuntime
+from durable_effect.sockets.cloudflare.testing import (  # noqa: F401  (cloudflare_runtime: the fixture)
+    CloudflareRuntimeFactory,
+    CloudflareTestRuntime,
+    cloudflare_runtime,
+)
 from tests.sockets.rooms import (
     ROOM,
     Do,
@@ -84,7 +90,7 @@ async def test_a_woken_object_rebuilds_its_connections_in_the_constructor(
 
     # The platform constructs a new instance for the next event; before any handler
     # runs, its connections are back, read from the sockets' tags and attachments.
-    rt.world._instance(rt.binding, NAME)
+    rt.world.instance(rt.binding, NAME)
     assert rt.world.constructed == constructed + 1
     conns = live_core(rt).instance.live_connections()
     assert [(c.id, c.tags, c.state) for c in conns] == [
@@ -121,7 +127,7 @@ async def test_a_failed_alarm_raises_so_the_platform_retries_with_system_failure
     async def alarm(info: AlarmInfo | None) -> None:
         await live_core(rt).alarm(info)
 
-    rt.world._instance(rt.binding, NAME)
+    rt.world.instance(rt.binding, NAME)
     with pytest.raises(AlarmFailed):
         await alarm(None)
     await alarm(AlarmInfo(retryCount=3, isRetry=True))
@@ -242,7 +248,7 @@ async def test_closing_sockets_from_get_web_sockets_are_not_open(probe_rt: tuple
     bob = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
     await run_promise(rt.hibernate(Lab, ROOM))
     alice.socket.drop()  # its webSocketClose is not delivered yet
-    assert alice.server in rt.world._instance(rt.binding, NAME).ctx.getWebSockets()
+    assert alice.server in rt.world.instance(rt.binding, NAME).ctx.getWebSockets()
     assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["bob"]
     before = list(alice.socket.frames)
     await run_promise(rt.room(Lab).broadcast(ROOM, Said(text="hi", by="api")))
@@ -381,3 +387,50 @@ async def test_a_services_layer_can_be_built_from_cloudflare_env() -> None:
         assert await run_promise(rt.room(EnvRoom).get_state("x")) == EnvState(greeting="built lazily")
     finally:
         await rt.aclose()
+
+
+async def test_the_fixture_gives_fresh_runtimes_on_the_fake(cloudflare_runtime: CloudflareRuntimeFactory) -> None:  # noqa: F811
+    first = cloudflare_runtime(lab_config(Probe()))
+    second = cloudflare_runtime(lab_config(Probe()))
+    assert first is not second and first.world is not second.world
+    assert issubclass(first.group.DO, sys.modules["workers"].DurableObject)  # the fake is installed
+    await run_promise(first.room(Lab).send(ROOM, Inc(by=4)))
+    assert await run_promise(first.room(Lab).get_state(ROOM)) == LabState(count=4)
+    assert await run_promise(second.room(Lab).get_state(ROOM)) is None
+
+
+class _Unreachable:
+    """A namespace whose stubs throw, as the platform does for an overloaded object."""
+
+    def idFromName(self, name: str, /) -> object:
+        return name
+
+    def get(self, id: object, /) -> _Unreachable:
+        return self
+
+    async def fetch(self, resource: object, /, **init: str) -> FakeResponse:
+        raise JsError("Error: Durable Object is overloaded")
+
+
+async def test_a_platform_failure_is_a_room_error(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    _, rt = probe_rt
+    client = rt.group.client(_Unreachable())
+
+    def failure(result: object) -> object:
+        assert isinstance(result, Failure)
+        (err,) = result.cause.failures()
+        return err
+
+    err = failure(await run_promise_exit(client.room(Lab).send(ROOM, Inc(by=1))))
+    assert isinstance(err, RoomError) and "overloaded" in err.message
+    refused = failure(await run_promise_exit(client.room(Lab).upgrade(ROOM, None, lab_opts("alice"))))
+    assert isinstance(refused, UpgradeError) and refused.status == 502
+
+
+async def test_upgrade_options_that_are_not_json_are_refused(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    probe, rt = probe_rt
+    result = await run_promise_exit(rt.testing_connect(Lab, ROOM, lab_opts("alice", meta={"when": object()})))
+    assert isinstance(result, Failure)
+    (err,) = result.cause.failures()
+    assert isinstance(err, UpgradeError) and err.status == 400
+    assert probe.log == [] and rt.sockets("lab", ROOM) == []

@@ -484,7 +484,7 @@ class FakeCloudflare:
         self.constructed = 0
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._pending: list[Awaitable[None]] = []
-        _LAST.append(self)
+        _LAST[:] = [self]  # js.Date and WebSocketPair outside any event use the newest
 
     def bind(self, binding: str, do_class: type) -> FakeNamespace:
         namespace = FakeNamespace(self, binding, do_class)
@@ -501,7 +501,8 @@ class FakeCloudflare:
             self.objects[key] = ObjectData(binding, name)
         return self.objects[key]
 
-    def _instance(self, binding: str, name: str, *, for_alarm: bool = False) -> Any:
+    def instance(self, binding: str, name: str, *, for_alarm: bool = False) -> Any:
+        """The object's Durable Object instance, constructed if it is not in memory."""
         key = (binding, name)
         do = self.live.get(key)
         if do is None:
@@ -524,7 +525,7 @@ class FakeCloudflare:
 
         async def run() -> T:
             _ACTIVE.set(self)
-            return await fn(self._instance(binding, name, for_alarm=for_alarm))
+            return await fn(self.instance(binding, name, for_alarm=for_alarm))
 
         task = asyncio.get_running_loop().create_task(run(), context=contextvars.Context())
         return await task
@@ -545,6 +546,14 @@ class FakeCloudflare:
         owner = server.owner
         if owner is not None:
             self._pending.append(self.call(*owner, lambda do: do.webSocketClose(server, code, reason, clean)))
+
+    def discard_pending(self) -> None:
+        """Drop the socket events still queued."""
+        for event in self._pending:
+            close = getattr(event, "close", None)
+            if callable(close):
+                close()
+        self._pending.clear()
 
     async def settle(self) -> None:
         """Deliver every queued socket event, in order (and the events they cause)."""

@@ -1,6 +1,9 @@
 """Test a socket group on a fake of the Durable Object runtime, on CPython.
 
-    rt = CloudflareTestRuntime(config)
+    # conftest.py: the fixture, which closes every runtime it made
+    from durable_effect.sockets.cloudflare.testing import cloudflare_runtime  # noqa: F401
+
+    rt = cloudflare_runtime(config)   # or CloudflareTestRuntime(config), then rt.close()
     alice = await run_promise(rt.testing_connect(Chat, "room-1", opts))
     await run_promise(alice.receive(Say(text="hi")))
     await run_promise(rt.hibernate(Chat, "room-1"))   # a new DO instance on the next event
@@ -18,6 +21,7 @@ Asyncio only (the fake delivers each event as an asyncio task of its own).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, Never, TypeVar, cast, overload
 
 from pydantic import BaseModel
@@ -44,7 +48,7 @@ from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 
-__all__ = ["CloudflareTestConnection", "CloudflareTestRuntime"]
+__all__ = ["CloudflareRuntimeFactory", "CloudflareTestConnection", "CloudflareTestRuntime", "cloudflare_runtime"]
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
@@ -127,6 +131,27 @@ class CloudflareTestConnection(Generic[C, Ev, B]):
         return f"CloudflareTestConnection(id={self.id!r}, open={self.is_open()})"
 
 
+class _SettlingBackend(NamespaceBackend):
+    """The namespace client of a test: after each call, the socket events it
+    caused (a close's `webSocketClose`) are delivered before the call returns."""
+
+    def __init__(self, runtime: CloudflareTestRuntime) -> None:
+        super().__init__(runtime.config, runtime.namespace)
+        self._world = runtime.world
+
+    async def call(self, room: str, id: str, op: str, args: dict[str, object] | None = None) -> object:
+        try:
+            return await super().call(room, id, op, args)
+        finally:
+            await self._world.settle()
+
+    async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
+        try:
+            return await super().upgrade(room, id, request, opts)
+        finally:
+            await self._world.settle()
+
+
 class CloudflareTestRuntime:
     """A socket group on the fake runtime, driven like the in-memory runtime."""
 
@@ -148,10 +173,16 @@ class CloudflareTestRuntime:
         self.group: SocketGroup = make_socket_group_do(config, services=layer, options=options, binding=binding)
         self.binding = binding
         self.namespace: FakeNamespace = self.world.bind(binding, self.group.DO)
-        self.client = self.group.client(self.namespace)
+        self.client = SocketClientService(config, _SettlingBackend(self))
 
     async def aclose(self) -> None:
-        """Take the fake modules out of `sys.modules` again."""
+        """Deliver what is still queued, then `close()`."""
+        await self.world.settle()
+        self.close()
+
+    def close(self) -> None:
+        """Take the fake modules out of `sys.modules` again (events still queued are dropped)."""
+        self.world.discard_pending()
         if self._installed:
             self._installed = False
             uninstall_fake_modules()
@@ -168,7 +199,8 @@ class CloudflareTestRuntime:
         return self.client.room(room)
 
     def layer(self) -> Layer[SocketClientService, Never, Never]:
-        return self.group.layer(self.namespace)
+        """Provides `SocketClientService` over the namespace (as `socket_group.layer(ns)` does)."""
+        return Layer.succeed(SocketClientService, self.client)
 
     @overload
     def testing_connect(
@@ -192,11 +224,9 @@ class CloudflareTestRuntime:
     async def _connect(self, name: str, id: str, opts: UpgradeOpts[Any]) -> CloudflareTestConnection[Any, Any, Any]:
         room = self.config.room(name)
         request = FakeRequest(f"https://worker.test/ws/{name}/{id}", "GET", {"Upgrade": "websocket"})
-        response = await NamespaceBackend(self.config, self.namespace).upgrade(name, id, request, opts)
+        response = await _SettlingBackend(self).upgrade(name, id, request, opts)
         assert isinstance(response, FakeResponse) and isinstance(response.webSocket, FakeWebSocket)
-        conn: CloudflareTestConnection[Any, Any, Any] = CloudflareTestConnection(self, room, response.webSocket)
-        await self.world.settle()
-        return conn
+        return CloudflareTestConnection(self, room, response.webSocket)
 
     def advance(self, duration: DurationInput) -> Effect[int]:
         """Move the test clock; run due alarms through `alarm()`, retried as Cloudflare does."""
@@ -220,4 +250,35 @@ class CloudflareTestRuntime:
     def sockets(self, room: str, id: str) -> list[FakeWebSocket]:
         """The server ends the instance's Durable Object accepted (closed ones too)."""
         return list(self.world.object_data(self.binding, instance_name(room, id)).sockets)
+
+
+CloudflareRuntimeFactory = Callable[..., CloudflareTestRuntime]
+"""`cloudflare_runtime(config, services=None, options=None)` -> a fresh runtime on the fake."""
+
+
+def _factory() -> Iterator[CloudflareRuntimeFactory]:
+    made: list[CloudflareTestRuntime] = []
+
+    def make(
+        config: SocketConfig,
+        services: Layer[object, object, object] | None = None,
+        options: EngineOptions | None = None,
+    ) -> CloudflareTestRuntime:
+        rt = CloudflareTestRuntime(config, services, options)
+        made.append(rt)
+        return rt
+
+    try:
+        yield make
+    finally:
+        for rt in reversed(made):
+            rt.close()
+
+
+try:
+    import pytest
+except ImportError:  # pytest is only needed for the fixture
+    pass
+else:
+    cloudflare_runtime = pytest.fixture(_factory, name="cloudflare_runtime")
 
