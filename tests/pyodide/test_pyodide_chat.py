@@ -235,6 +235,20 @@ def test_a_duplicate_connection_id_is_replaced_or_refused(worker: NodeHarness) -
     assert [(s["client"], s["readyState"]) for s in sockets] == [(first, 3), (second, 1)]
 
 
+def test_a_room_calls_a_sibling_room_through_the_namespace(worker: NodeHarness) -> None:
+    # Lab's handler credits a Ledger instance with ctx.room(Ledger): from inside one Durable
+    # Object, through env.LAB, a stub's fetch into another one, and back.
+    h = worker
+    for amount in [5, 7]:
+        event = {"_tag": "Ask", "ledger_id": "L1", "amount": amount}
+        answer = h.call("request", url=f"{WORKER}/api/lab/s1/send", method="POST", body=json.dumps(event))
+        assert answer["status"] == 200, answer
+    assert get(h, "/api/ledger/L1/state") == {"balance": 12}
+    seen = h.py("import json, worker_app\njson.dumps([s.balance for s in worker_app.probe.ledger_states])")
+    assert seen[-2:] == [5, 12]
+    assert json.loads(h.call("inspect", binding="LAB", name="ledger:L1")["storage"]["state"]) == {"balance": 12}
+
+
 def test_purge_deletes_storage_and_the_alarm(worker: NodeHarness) -> None:
     h = worker
     for event in [{"_tag": "Inc", "by": 5}, {"_tag": "Schedule", "in_ms": 60_000}, {"_tag": "Do", "action": "wipe"}]:
