@@ -434,3 +434,18 @@ async def test_upgrade_options_that_are_not_json_are_refused(probe_rt: tuple[Pro
     (err,) = result.cause.failures()
     assert isinstance(err, UpgradeError) and err.status == 400
     assert probe.log == [] and rt.sockets("lab", ROOM) == []
+
+
+async def test_a_socket_error_closes_the_connection_once(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    probe, rt = probe_rt
+    alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("alice")))
+    await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
+
+    async def error(do: Any) -> None:
+        await do.webSocketError(alice.server, JsError("Error: network connection lost"))
+
+    await rt.world.call(rt.binding, NAME, error)
+    await rt.world.call(rt.binding, NAME, error)  # a second report changes nothing
+    assert alice.server.readyState == CLOSED and alice.close_code == 1000
+    assert probe.log.count("close:alice:others=['bob']") == 1
+    assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["bob"]
