@@ -14,8 +14,10 @@ from pydantic import BaseModel
 
 from durable_effect.effect import EffectGen, Failure, Layer, Service, gen, run_promise, run_promise_exit, sync
 from durable_effect.sockets import (
+    AttachmentTooLargeError,
     BroadcastError,
     ConnectionInit,
+    EngineOptions,
     RoomCtx,
     RoomError,
     RoomExecutionError,
@@ -49,6 +51,7 @@ from tests.sockets.rooms import (
     Probe,
     Said,
     Schedule,
+    SetNote,
     lab_config,
     lab_opts,
 )
@@ -434,3 +437,41 @@ async def test_upgrade_options_that_are_not_json_are_refused(probe_rt: tuple[Pro
     (err,) = result.cause.failures()
     assert isinstance(err, UpgradeError) and err.status == 400
     assert probe.log == [] and rt.sockets("lab", ROOM) == []
+
+
+async def test_a_socket_error_closes_the_connection_once(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    probe, rt = probe_rt
+    alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("alice")))
+    await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
+
+    async def error(do: Any) -> None:
+        await do.webSocketError(alice.server, JsError("Error: network connection lost"))
+
+    await rt.world.call(rt.binding, NAME, error)
+    await rt.world.call(rt.binding, NAME, error)  # a second report changes nothing
+    assert alice.server.readyState == CLOSED and alice.close_code == 1000
+    assert probe.log.count("close:alice:others=['bob']") == 1
+    assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["bob"]
+
+
+async def test_the_platform_limits_hold_at_their_edges() -> None:
+    probe = Probe()
+    rt = CloudflareTestRuntime(lab_config(probe), options=EngineOptions(attachment_cap=16_384))
+    try:
+        # Ten tags, the id among them, each up to 256 characters: accepted by the platform.
+        tags = [f"{i}".ljust(256, "t") for i in range(9)]
+        alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("a" * 256, tags=tags)))
+        assert alice.server.tags == ["a" * 256, *tags]
+        too_many = await run_promise_exit(rt.testing_connect(Lab, ROOM, lab_opts("bob", tags=[*tags, "x"])))
+        assert isinstance(too_many, Failure)
+
+        # An attachment near the platform's 16 KiB is written; one over the cap is refused.
+        await run_promise(alice.receive(SetNote(note="n" * 12_000)))
+        assert len(str(alice.server.deserializeAttachment())) > 12_000
+        await run_promise(alice.receive(SetNote(note="n" * 17_000)))
+        (err,) = probe.errors
+        assert isinstance(err, AttachmentTooLargeError) and err.limit == 16_384
+        infos = await run_promise(rt.room(Lab).get_connections(ROOM))
+        assert [len(i.state.note) for i in infos] == [12_000]
+    finally:
+        await rt.aclose()
