@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck pytest bench demo clean
+.PHONY: test lint typecheck pytest pyodide-deps bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,44 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) pyodide-deps
 	$(BIN)/pytest
+
+# The Pyodide test (tests/pyodide): npm's pyodide, the wasm and pure-Python
+# wheels it loads (pinned in requirements.txt, from PyPI) and this project's own
+# wheel, all in tests/pyodide (node_modules/ and .cache/ are not committed).
+# Without node/npm the step is skipped, and so is that test.
+PYODIDE := tests/pyodide
+PYODIDE_WHEELS := $(PYODIDE)/.cache/wheels
+PYODIDE_OWN := $(PYODIDE)/.cache/own
+PYODIDE_SRC := pyproject.toml $(shell find src -name '*.py' -o -name py.typed)
+
+pyodide-deps:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(PYODIDE)/node_modules/.package-lock.json $(PYODIDE_WHEELS)/.stamp $(PYODIDE_OWN)/.stamp; \
+	else \
+		echo "pyodide-deps: node/npm not found; the Pyodide test will be skipped"; \
+	fi
+
+$(PYODIDE)/node_modules/.package-lock.json: $(PYODIDE)/package.json $(PYODIDE)/package-lock.json
+	cd $(PYODIDE) && npm ci --no-audit --no-fund --loglevel=error
+
+$(PYODIDE_WHEELS)/.stamp: $(PYODIDE)/requirements.txt $(STAMP)
+	rm -rf $(PYODIDE_WHEELS)
+	$(BIN)/python -m pip download -q --only-binary=:all: --no-deps --require-hashes \
+		--platform pyemscripten_2026_0_wasm32 --python-version 3.14 --abi cp314 --implementation cp \
+		-d $(PYODIDE_WHEELS) -r $(PYODIDE)/requirements.txt
+	touch $@
+
+# Built from a copy of the sources, so no stale build/ directory leaks into the wheel.
+$(PYODIDE_OWN)/.stamp: $(PYODIDE_SRC) README.md $(STAMP)
+	rm -rf $(PYODIDE_OWN) $(PYODIDE)/.cache/src
+	mkdir -p $(PYODIDE)/.cache/src
+	cp -R pyproject.toml README.md src $(PYODIDE)/.cache/src/
+	find $(PYODIDE)/.cache/src -name '*.egg-info' -prune -exec rm -rf {} +
+	$(BIN)/python -m pip wheel -q --no-deps -w $(PYODIDE_OWN) $(PYODIDE)/.cache/src
+	rm -rf $(PYODIDE)/.cache/src
+	touch $@
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -5,6 +5,7 @@ handshake, closing sockets, and the fetch protocol of the namespace client."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,9 +14,12 @@ from pydantic import BaseModel
 
 from durable_effect.effect import EffectGen, Failure, Layer, Service, gen, run_promise, run_promise_exit, sync
 from durable_effect.sockets import (
+    AttachmentTooLargeError,
     BroadcastError,
     ConnectionInit,
+    EngineOptions,
     RoomCtx,
+    RoomError,
     RoomExecutionError,
     RoomNotFoundError,
     RoomValidationError,
@@ -29,9 +33,13 @@ from durable_effect.sockets import (
 )
 from durable_effect.sockets.cloudflare import AlarmFailed, CloudflareEnv
 from durable_effect.sockets.cloudflare.client import NamespaceBackend
-from durable_effect.sockets.cloudflare.fake import CLOSED, CLOSING, AlarmInfo, FakeRequest, FakeResponse
+from durable_effect.sockets.cloudflare.fake import CLOSED, CLOSING, AlarmInfo, FakeRequest, FakeResponse, JsError
 from durable_effect.sockets.cloudflare.protocol import UPGRADE_HEADER, encode_upgrade_opts, op_url
-from durable_effect.sockets.cloudflare.testing import CloudflareTestRuntime
+from durable_effect.sockets.cloudflare.testing import (  # noqa: F401  (cloudflare_runtime: the fixture)
+    CloudflareRuntimeFactory,
+    CloudflareTestRuntime,
+    cloudflare_runtime,
+)
 from tests.sockets.rooms import (
     ROOM,
     Do,
@@ -43,6 +51,7 @@ from tests.sockets.rooms import (
     Probe,
     Said,
     Schedule,
+    SetNote,
     lab_config,
     lab_opts,
 )
@@ -379,5 +388,90 @@ async def test_a_services_layer_can_be_built_from_cloudflare_env() -> None:
         rt.world.env.GREETING = "built lazily"
         await run_promise(rt.room(EnvRoom).send("x", Hello()))
         assert await run_promise(rt.room(EnvRoom).get_state("x")) == EnvState(greeting="built lazily")
+    finally:
+        await rt.aclose()
+
+
+async def test_the_fixture_gives_fresh_runtimes_on_the_fake(cloudflare_runtime: CloudflareRuntimeFactory) -> None:  # noqa: F811
+    first = cloudflare_runtime(lab_config(Probe()))
+    second = cloudflare_runtime(lab_config(Probe()))
+    assert first is not second and first.world is not second.world
+    assert issubclass(first.group.DO, sys.modules["workers"].DurableObject)  # the fake is installed
+    await run_promise(first.room(Lab).send(ROOM, Inc(by=4)))
+    assert await run_promise(first.room(Lab).get_state(ROOM)) == LabState(count=4)
+    assert await run_promise(second.room(Lab).get_state(ROOM)) is None
+
+
+class _Unreachable:
+    """A namespace whose stubs throw, as the platform does for an overloaded object."""
+
+    def idFromName(self, name: str, /) -> object:
+        return name
+
+    def get(self, id: object, /) -> _Unreachable:
+        return self
+
+    async def fetch(self, resource: object, /, **init: str) -> FakeResponse:
+        raise JsError("Error: Durable Object is overloaded")
+
+
+async def test_a_platform_failure_is_a_room_error(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    _, rt = probe_rt
+    client = rt.group.client(_Unreachable())
+
+    def failure(result: object) -> object:
+        assert isinstance(result, Failure)
+        (err,) = result.cause.failures()
+        return err
+
+    err = failure(await run_promise_exit(client.room(Lab).send(ROOM, Inc(by=1))))
+    assert isinstance(err, RoomError) and "overloaded" in err.message
+    refused = failure(await run_promise_exit(client.room(Lab).upgrade(ROOM, None, lab_opts("alice"))))
+    assert isinstance(refused, UpgradeError) and refused.status == 502
+
+
+async def test_upgrade_options_that_are_not_json_are_refused(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    probe, rt = probe_rt
+    result = await run_promise_exit(rt.testing_connect(Lab, ROOM, lab_opts("alice", meta={"when": object()})))
+    assert isinstance(result, Failure)
+    (err,) = result.cause.failures()
+    assert isinstance(err, UpgradeError) and err.status == 400
+    assert probe.log == [] and rt.sockets("lab", ROOM) == []
+
+
+async def test_a_socket_error_closes_the_connection_once(probe_rt: tuple[Probe, CloudflareTestRuntime]) -> None:
+    probe, rt = probe_rt
+    alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("alice")))
+    await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
+
+    async def error(do: Any) -> None:
+        await do.webSocketError(alice.server, JsError("Error: network connection lost"))
+
+    await rt.world.call(rt.binding, NAME, error)
+    await rt.world.call(rt.binding, NAME, error)  # a second report changes nothing
+    assert alice.server.readyState == CLOSED and alice.close_code == 1000
+    assert probe.log.count("close:alice:others=['bob']") == 1
+    assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["bob"]
+
+
+async def test_the_platform_limits_hold_at_their_edges() -> None:
+    probe = Probe()
+    rt = CloudflareTestRuntime(lab_config(probe), options=EngineOptions(attachment_cap=16_384))
+    try:
+        # Ten tags, the id among them, each up to 256 characters: accepted by the platform.
+        tags = [f"{i}".ljust(256, "t") for i in range(9)]
+        alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("a" * 256, tags=tags)))
+        assert alice.server.tags == ["a" * 256, *tags]
+        too_many = await run_promise_exit(rt.testing_connect(Lab, ROOM, lab_opts("bob", tags=[*tags, "x"])))
+        assert isinstance(too_many, Failure)
+
+        # An attachment near the platform's 16 KiB is written; one over the cap is refused.
+        await run_promise(alice.receive(SetNote(note="n" * 12_000)))
+        assert len(str(alice.server.deserializeAttachment())) > 12_000
+        await run_promise(alice.receive(SetNote(note="n" * 17_000)))
+        (err,) = probe.errors
+        assert isinstance(err, AttachmentTooLargeError) and err.limit == 16_384
+        infos = await run_promise(rt.room(Lab).get_connections(ROOM))
+        assert [len(i.state.note) for i in infos] == [12_000]
     finally:
         await rt.aclose()

@@ -4,8 +4,11 @@ and the registry's checks."""
 from __future__ import annotations
 
 import json
+import types
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from durable_effect.effect import run_promise
 from durable_effect.sockets import ConnectionInit, Schema, SocketRegistry, TaggedStruct, UpgradeOpts, WebSocketRoom
@@ -140,3 +143,21 @@ def test_build_with_handlers_for_an_unknown_room_or_under_the_wrong_name() -> No
 def test_room_names_are_unique_in_a_registry() -> None:
     with pytest.raises(ValueError, match="two rooms are named"):
         SocketRegistry.make(Lab, Lab)
+
+
+def test_a_class_body_with_lazy_annotations_keeps_its_fields() -> None:
+    # From Python 3.14 (PEP 649/749) a class body leaves `__annotate_func__`, a
+    # function computing its annotations, instead of an `__annotations__` dict
+    # (unless the module has `from __future__ import annotations`). Built by hand
+    # here, so this interpreter takes the same path; tests/pyodide runs a real 3.14.
+    def body(ns: dict[str, Any]) -> None:
+        ns["__module__"] = __name__
+        ns["__annotate_func__"] = lambda fmt: {"text": str, "count": int}
+        ns["count"] = 0
+
+    Ask: type[TaggedStruct] = types.new_class("Ask", (TaggedStruct,), {"tag": "chat.ask"}, body)
+    assert set(Ask.model_fields) == {"text", "count", "tag_"}
+    msg: TaggedStruct = Schema.union(Ask).validate_json('{"_tag": "chat.ask", "text": "hi"}')
+    assert msg.model_dump(by_alias=True) == {"text": "hi", "count": 0, "_tag": "chat.ask"}
+    with pytest.raises(ValidationError):
+        Schema.union(Ask).validate_json('{"_tag": "chat.ask"}')

@@ -8,6 +8,8 @@ as `UnionSchema[Say | Typing]`.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union, overload
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -29,6 +31,27 @@ TAG_FIELD = "_tag"
 """The wire name of the discriminator, always `"_tag"`."""
 
 
+def _body_annotations(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The annotations a class body declared, as a dict.
+
+    Before Python 3.14, and under `from __future__ import annotations`, the
+    body leaves them in `__annotations__`. From 3.14 on (PEP 649/749) it
+    leaves a function, `__annotate_func__`, that computes them on demand; it is
+    evaluated here (names not defined yet become forward references, which
+    pydantic resolves later), and replaced by the dict this returns.
+    """
+    if "__annotations__" in namespace:
+        return dict(namespace["__annotations__"])
+    annotate: Callable[[int], dict[str, Any]] | None = namespace.pop("__annotate_func__", None)
+    if annotate is None:
+        return {}
+    try:
+        return dict(annotate(1))  # annotationlib.Format.VALUE
+    except NameError:
+        annotationlib = importlib.import_module("annotationlib")  # only reached on 3.14+
+        return dict(annotationlib.call_annotate_function(annotate, annotationlib.Format.FORWARDREF))
+
+
 class _TaggedMeta(ModelMetaclass):
     def __new__(
         mcs,
@@ -40,7 +63,7 @@ class _TaggedMeta(ModelMetaclass):
     ) -> type:
         if namespace.get("__module__") != __name__ or name != "TaggedStruct":
             value = tag if tag is not None else name
-            annotations = dict(namespace.get("__annotations__", {}))
+            annotations = _body_annotations(namespace)
             annotations["tag_"] = Literal[value]
             namespace["__annotations__"] = annotations
             namespace["tag_"] = Field(default=value, alias=TAG_FIELD, repr=False)

@@ -18,6 +18,7 @@ from durable_effect.sockets.cloudflare.protocol import (
 from durable_effect.sockets.cloudflare.types import DurableObjectNamespace, DurableObjectStub, StubResponse
 from durable_effect.sockets.connection import ConnectionInfo
 from durable_effect.sockets.engine import _validate_member
+from durable_effect.sockets.errors import RoomError, UpgradeError
 from durable_effect.sockets.registry import SocketConfig
 
 __all__ = ["NamespaceBackend", "instance_name"]
@@ -43,9 +44,12 @@ class NamespaceBackend:
     async def call(self, room: str, id: str, op: str, args: dict[str, object] | None = None) -> object:
         """Run `op` on the instance's Durable Object; its result, or its error raised typed."""
         body = json.dumps(args or {}, separators=(",", ":"))
-        response = await self.stub(room, id).fetch(op_url(room, id, op), method="POST", body=body)
-        status = int(response.status)
-        text = await response.text()
+        try:
+            response = await self.stub(room, id).fetch(op_url(room, id, op), method="POST", body=body)
+            status = int(response.status)
+            text = await response.text()
+        except Exception as exc:  # the platform threw (overloaded, reset, a missing binding)
+            raise RoomError(f"the Durable Object of {instance_name(room, id)} failed: {exc}") from exc
         if status != 200:
             raise decode_error(status, text)
         try:
@@ -80,8 +84,12 @@ class NamespaceBackend:
         self.config.room(room)
         headers = {UPGRADE_HEADER: encode_upgrade_opts(opts)}
         forwarded = _ffi.upgrade_request(op_url(room, id, "upgrade"), request, headers)
-        response: StubResponse = await self.stub(room, id).fetch(forwarded)
-        status = int(response.status)
-        if status == SWITCHING_PROTOCOLS:
-            return response
-        raise decode_error(status, await response.text())
+        try:
+            response: StubResponse = await self.stub(room, id).fetch(forwarded)
+            status = int(response.status)
+            if status == SWITCHING_PROTOCOLS:
+                return response
+            text = await response.text()
+        except Exception as exc:  # the platform threw
+            raise UpgradeError(f"the Durable Object of {instance_name(room, id)} failed: {exc}", 502) from exc
+        raise decode_error(status, text)

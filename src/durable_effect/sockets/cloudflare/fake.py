@@ -547,6 +547,14 @@ class FakeCloudflare:
         if owner is not None:
             self._pending.append(self.call(*owner, lambda do: do.webSocketClose(server, code, reason, clean)))
 
+    def discard_pending(self) -> None:
+        """Drop the socket events still queued."""
+        for event in self._pending:
+            close = getattr(event, "close", None)
+            if callable(close):
+                close()
+        self._pending.clear()
+
     async def settle(self) -> None:
         """Deliver every queued socket event, in order (and the events they cause)."""
         while self._pending:

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import BaseModel
 
 from durable_effect.effect import TaggedError
-from durable_effect.sockets.api import UpgradeOpts
+from durable_effect.sockets.api import ConnectionInit, UpgradeOpts
 from durable_effect.sockets.errors import (
     BroadcastError,
     RoomError,
@@ -79,8 +79,16 @@ def parse_op_url(url: str) -> tuple[str, str, str] | None:
 
 
 def encode_upgrade_opts(opts: UpgradeOpts[BaseModel]) -> str:
+    """The upgrade options as JSON (the Durable Object validates them); `meta` must be JSON."""
     init = opts.connection
     state = init.initial_state
+    try:
+        return _encode_upgrade(init, state, opts)
+    except (TypeError, ValueError) as exc:
+        raise UpgradeError(f"upgrade options must be JSON (meta, initial_state): {exc}", 400) from None
+
+
+def _encode_upgrade(init: ConnectionInit[BaseModel], state: object, opts: UpgradeOpts[BaseModel]) -> str:
     return json.dumps(
         {
             "id": init.id,
@@ -95,8 +103,6 @@ def encode_upgrade_opts(opts: UpgradeOpts[BaseModel]) -> str:
 
 def decode_upgrade_opts(raw: str | None) -> UpgradeOpts[Any]:
     """The options of an upgrade (the engine validates the state and tags)."""
-    from durable_effect.sockets.api import ConnectionInit
-
     if not raw:
         raise UpgradeError(f"the upgrade request has no {UPGRADE_HEADER} header", 400)
     try:

@@ -1,6 +1,9 @@
 """Test a socket group on a fake of the Durable Object runtime, on CPython.
 
-    rt = CloudflareTestRuntime(config)
+    # conftest.py: the fixture, which closes every runtime it made
+    from durable_effect.sockets.cloudflare.testing import cloudflare_runtime  # noqa: F401
+
+    rt = cloudflare_runtime(config)   # or CloudflareTestRuntime(config), then rt.close()
     alice = await run_promise(rt.testing_connect(Chat, "room-1", opts))
     await run_promise(alice.receive(Say(text="hi")))
     await run_promise(rt.hibernate(Chat, "room-1"))   # a new DO instance on the next event
@@ -18,6 +21,7 @@ Asyncio only (the fake delivers each event as an asyncio task of its own).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, Never, TypeVar, cast, overload
 
 from pydantic import BaseModel
@@ -44,7 +48,7 @@ from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 
-__all__ = ["CloudflareTestConnection", "CloudflareTestRuntime"]
+__all__ = ["CloudflareRuntimeFactory", "CloudflareTestConnection", "CloudflareTestRuntime", "cloudflare_runtime"]
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
@@ -172,8 +176,13 @@ class CloudflareTestRuntime:
         self.client = SocketClientService(config, _SettlingBackend(self))
 
     async def aclose(self) -> None:
-        """Deliver what is still queued; take the fake modules out of `sys.modules` again."""
+        """Deliver what is still queued, then `close()`."""
         await self.world.settle()
+        self.close()
+
+    def close(self) -> None:
+        """Take the fake modules out of `sys.modules` again (events still queued are dropped)."""
+        self.world.discard_pending()
         if self._installed:
             self._installed = False
             uninstall_fake_modules()
@@ -241,4 +250,35 @@ class CloudflareTestRuntime:
     def sockets(self, room: str, id: str) -> list[FakeWebSocket]:
         """The server ends the instance's Durable Object accepted (closed ones too)."""
         return list(self.world.object_data(self.binding, instance_name(room, id)).sockets)
+
+
+CloudflareRuntimeFactory = Callable[..., CloudflareTestRuntime]
+"""`cloudflare_runtime(config, services=None, options=None)` -> a fresh runtime on the fake."""
+
+
+def _factory() -> Iterator[CloudflareRuntimeFactory]:
+    made: list[CloudflareTestRuntime] = []
+
+    def make(
+        config: SocketConfig,
+        services: Layer[object, object, object] | None = None,
+        options: EngineOptions | None = None,
+    ) -> CloudflareTestRuntime:
+        rt = CloudflareTestRuntime(config, services, options)
+        made.append(rt)
+        return rt
+
+    try:
+        yield make
+    finally:
+        for rt in reversed(made):
+            rt.close()
+
+
+try:
+    import pytest
+except ImportError:  # pytest is only needed for the fixture
+    pass
+else:
+    cloudflare_runtime = pytest.fixture(_factory, name="cloudflare_runtime")
 

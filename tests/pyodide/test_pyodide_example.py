@@ -1,0 +1,51 @@
+"""examples/cloudflare-chat's plain fetch entry (`src/entry.py`), as wrangler would
+load it, inside Pyodide: its WebSocket route and its `POST /api/chat/{id}/say`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .node_harness import NodeHarness
+
+WORKER = "https://chat.example"
+
+
+@pytest.fixture(scope="module")
+def entry(harness: NodeHarness) -> NodeHarness:
+    # The Worker's src/ is its root on sys.path (src/chat is examples/chat).
+    harness.py("import sys\nsys.path.insert(0, '/home/pyodide/src/cloudflare-chat')\nimport entry\n'null'")
+    harness.call("define", binding="CHAT_DO", expr="__import__('entry').ChatDO")
+    harness.call("worker", expr="__import__('entry').Default")
+    return harness
+
+
+def test_the_example_worker_serves_the_chat(entry: NodeHarness) -> None:
+    h = entry
+    clients: dict[str, int] = {}
+    for name in ["ann", "ben", "cy"]:
+        answer = h.call("request", url=f"{WORKER}/ws/chat/main?userId={name}", websocket=True)
+        assert answer["status"] == 101, answer
+        clients[name] = answer["client"]
+    assert h.messages(clients["ann"]) == [{"_tag": "UserJoined", "user_id": n} for n in ["ben", "cy"]]
+    assert h.messages(clients["ben"]) == [{"_tag": "UserJoined", "user_id": "cy"}]
+    assert h.messages(clients["cy"]) == []
+
+    h.send_json(clients["ben"], {"_tag": "Say", "text": "hi"})
+    for name, c in clients.items():
+        assert [(m["_tag"], m["text"], m["user_id"]) for m in h.messages(c)] == [("Message", "hi", "ben")], name
+
+    answer = h.call("request", url=f"{WORKER}/api/chat/main/say", method="POST", body=json.dumps({"text": "notice"}))
+    assert (answer["status"], json.loads(answer["body"])) == (200, {"status": "ok"})
+    for name, c in clients.items():
+        assert [(m["text"], m["user_id"]) for m in h.messages(c)] == [("notice", "system")], name
+
+    h.call("hibernate", binding="CHAT_DO", name="chat:main")
+    h.call("close", client=clients["cy"], code=1000, reason="bye")
+    for name in ["ann", "ben"]:
+        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "user_id": "cy"}], name
+
+    assert h.call("request", url=f"{WORKER}/nowhere")["status"] == 404
+    plain = h.call("request", url=f"{WORKER}/ws/chat/main?userId=dee")  # no Upgrade header
+    assert plain["status"] == 404
