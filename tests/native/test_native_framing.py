@@ -3,9 +3,14 @@ messages, control frames between fragments, invalid UTF-8 (1007), oversized (100
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+from websockets.client import ClientProtocol
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from durable_effect.sockets import EngineOptions
 from durable_effect.sockets.server.native import serve_native
@@ -86,3 +91,22 @@ async def test_unknown_path_and_bad_handshake_are_refused() -> None:
         with pytest.raises(RefusedError) as refused:
             await RawClient.connect(addr, "/ws/notes/x?name=forbidden")
         assert refused.value.status == 403
+
+
+@pytest.mark.anyio
+async def test_a_frame_sent_with_the_upgrade_request_is_handled_after_the_upgrade() -> None:
+    async with serve_native(build()) as native:
+        addr = f"127.0.0.1:{native.port}"
+        uri = parse_uri(f"ws://{addr}/ws/notes/early?name=e&id=e")
+        handshake = ClientProtocol(uri)
+        handshake.send_request(handshake.connect())
+        framer = ClientProtocol(uri, state=State.OPEN)  # frames the message before the 101 has come back
+        framer.send_text(add("early bird"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", native.port)
+        writer.write(b"".join(handshake.data_to_send() + framer.data_to_send()))
+        client = RawClient(reader, writer, handshake)
+        while not any(isinstance(e, Response) for e in await client._events()):
+            pass
+        message = await client.next_text()
+        assert (message["text"], message["by"], message["count"]) == ("early bird", "e", 1)
+        client.close()

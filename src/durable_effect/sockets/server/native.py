@@ -310,8 +310,12 @@ class NativeSocket(asyncio.Protocol):
                 max_size=self.native.max_message_bytes,
                 extensions=[ServerPerMessageDeflateFactory()] if self.native.deflate else None,
             )
-            self.proto.receive_data(first + bytes(head[end + 4 :]) if len(head) > end + 4 else first)
-            request = next((e for e in self.proto.events_received() if isinstance(e, Request)), None)
+            self._early = len(head) > end + 4  # frame bytes came with the request
+            self.proto.receive_data(bytes(head))
+            events = self.proto.events_received()
+            request = next((e for e in events if isinstance(e, Request)), None)
+            # Frames that came with the request wait in the protocol until the upgrade completes.
+            self.proto.events[:0] = [e for e in events if not isinstance(e, Request)]
             if request is None:  # not a valid request: the protocol's reply and EOF go out
                 self._phase = "refused"
                 self._pump()
