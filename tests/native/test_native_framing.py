@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import anyio
 import pytest
 from websockets.client import ClientProtocol
 from websockets.http11 import Response
@@ -110,3 +111,19 @@ async def test_a_frame_sent_with_the_upgrade_request_is_handled_after_the_upgrad
         message = await client.next_text()
         assert (message["text"], message["by"], message["count"]) == ("early bird", "e", 1)
         client.close()
+
+
+@pytest.mark.anyio
+async def test_a_client_that_never_finishes_its_request_is_dropped() -> None:
+    async with serve_native(build(), head_timeout=0.3) as native:
+        reader, writer = await asyncio.open_connection("127.0.0.1", native.port)
+        writer.write(b"GET /ws/notes/x HTTP/1.1\r\nHost: x\r\n")  # never the blank line
+        with anyio.fail_after(5):
+            assert await reader.read() == b""  # the server closed the connection
+        # A keep-alive HTTP connection left idle after its response ends the same way.
+        reader, writer = await asyncio.open_connection("127.0.0.1", native.port)
+        writer.write(b"GET /api/notes/x/state HTTP/1.1\r\nHost: x\r\n\r\n")
+        with anyio.fail_after(5):
+            data = await reader.read()
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"null")
+        writer.close()

@@ -52,6 +52,7 @@ log = logging.getLogger("durable_effect.server")
 MAX_HEAD_BYTES: Final = 64 << 10
 CLOSE_TIMEOUT: Final = 5.0
 SHUTDOWN_TIMEOUT: Final = 3.0
+HEAD_TIMEOUT: Final = 10.0  # seconds a client has to send its request head
 FLUSH_DEFERRALS: Final = 2
 _INVALID_DATA: Final = 1007
 _EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
@@ -124,6 +125,12 @@ class NativeSocket(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.native.connections.add(self)
+        # A client that never finishes its request head is dropped (the timer goes with the head).
+        self._abort_timer = asyncio.get_running_loop().call_later(self.native.head_timeout, self._head_timeout)
+
+    def _head_timeout(self) -> None:
+        if self._phase == "head" and self.transport is not None:
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self._phase == "open" or self._phase == "handshake":
@@ -304,6 +311,9 @@ class NativeSocket(asyncio.Protocol):
             return
         first = bytes(head[: end + 4])
         self._head = bytearray()
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         if _is_upgrade(first):
             self._phase = "handshake"
             self.proto = ServerProtocol(
@@ -501,7 +511,13 @@ class NativeSocket(asyncio.Protocol):
             if self._phase != "http":
                 return h11.ConnectionClosed()
             wake.clear()
-            await wake.wait()
+            if conn.their_state is h11.IDLE:  # between requests: an idle keep-alive connection ends
+                try:
+                    await asyncio.wait_for(wake.wait(), self.native.head_timeout)
+                except TimeoutError:
+                    return h11.ConnectionClosed()
+            else:
+                await wake.wait()
 
     async def _http_request(self, conn: h11.Connection, wake: asyncio.Event, request: h11.Request) -> None:
         target = request.target.decode("latin-1")
@@ -571,9 +587,11 @@ class NativeServer:
         *,
         deflate: bool = False,
         max_message_bytes: int | None = None,
+        head_timeout: float = HEAD_TIMEOUT,
     ) -> None:
         self.app = app
         self.deflate = deflate
+        self.head_timeout = head_timeout
         self.max_message_bytes = (
             max_message_bytes if max_message_bytes is not None else app.engine.options.max_frame_bytes
         )
@@ -651,10 +669,13 @@ async def serve_native(
     port: int = 0,
     *,
     deflate: bool = False,
+    head_timeout: float = HEAD_TIMEOUT,
 ) -> AsyncIterator[NativeServer]:
     """Serve `app` on the native transport while the block runs (alarms and
-    eviction included); on exit close the sockets with 1001 and the storage."""
-    native = NativeServer(app, deflate=deflate)
+    eviction included); on exit close the sockets with 1001 and the storage.
+    `head_timeout`: seconds a client has to send a request head (also how long
+    an HTTP keep-alive connection may stay idle)."""
+    native = NativeServer(app, deflate=deflate, head_timeout=head_timeout)
     async with app.running():
         await native.start(host, port)
         try:
