@@ -495,3 +495,16 @@ async def test_on_close_runs_once_when_the_object_hibernates_inside_a_close_hand
     assert alice.server.readyState == CLOSED
     assert probe.log.count("close:alice:others=['bob']") == 1
     assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["bob"]
+
+
+async def test_a_long_lived_object_forgets_the_sockets_that_closed(
+    probe_rt: tuple[Probe, CloudflareTestRuntime],
+) -> None:
+    probe, rt = probe_rt
+    for _ in range(5):
+        alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("alice")))
+        await run_promise(alice.close(1000, "bye"))
+    bob = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
+    await run_promise(bob.receive(Do(action="close", code=4001)))
+    assert live_core(rt).host._by_id == {}
+    assert probe.log.count("close:alice:others=[]") == 5 and probe.log[-1] == "close:bob:others=[]"

@@ -231,6 +231,7 @@ class DurableObjectCore:
         if instance is not None:
             await instance.closed(socket, int(code), str(reason or ""))
         socket.mark_closed()
+        self.host.forget(socket)
 
     async def websocket_error(self, ws: JsWebSocket, error: object) -> None:
         socket = self.host.wrap(ws)
@@ -238,6 +239,7 @@ class DurableObjectCore:
         if instance is not None:
             await instance.closed(socket, CLOSE_ABNORMAL, str(error)[:100])
         socket.mark_closed()
+        self.host.forget(socket)
 
     async def alarm(self, alarm_info: object = None) -> None:
         instance = await self._stored_instance()

@@ -107,6 +107,14 @@ class DurableObjectHost:
                 return socket
         return self.adopt(ws, tags)
 
+    def forget(self, socket: CloudflareSocket) -> None:
+        """Drop the wrapper of a socket the platform has reported closed."""
+        wrappers = self._by_id.get(socket.conn_id)
+        if wrappers is not None and socket in wrappers:
+            wrappers.remove(socket)
+            if not wrappers:
+                del self._by_id[socket.conn_id]
+
     def sockets(self) -> Sequence[HostSocket]:
         result: list[HostSocket] = []
         for ws in self.ctx.getWebSockets():
