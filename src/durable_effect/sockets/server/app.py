@@ -186,7 +186,7 @@ class SocketServer(InstanceBackend):
         await self.instance(room, id).fire_alarm(direct=True)
 
     async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
-        raise UpgradeError("WebSocket upgrades arrive through the ASGI app's /ws route", 400)
+        raise UpgradeError("WebSocket upgrades arrive through the server's /ws route", 400)
 
     def run(
         self,

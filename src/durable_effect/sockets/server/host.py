@@ -87,9 +87,10 @@ class ServerSocket:
             raise ConnectionError("socket is not open")
         self.buffered += len(frame)
         if self.buffered > self.max_buffered:
-            # A client that does not read is closed, never allowed to grow memory.
+            # A client that does not read is closed, never allowed to grow memory;
+            # the sender's run goes on (one slow client never fails a broadcast).
             self.close(CLOSE_POLICY_VIOLATION, "too many unsent messages")
-            raise ConnectionError("send buffer full; socket closed")
+            return
         self.outbox.append(frame)
         self.wake()
 
