@@ -54,6 +54,7 @@ CLOSE_TIMEOUT: Final = 5.0
 SHUTDOWN_TIMEOUT: Final = 3.0
 HEAD_TIMEOUT: Final = 10.0  # seconds a client has to send its request head
 FLUSH_DEFERRALS: Final = 2
+FAIR_SHARE: Final = 32  # messages of one connection handled before it yields to the loop
 _INVALID_DATA: Final = 1007
 _EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
 _PEER_CLOSE: Final = object()
@@ -466,8 +467,12 @@ class NativeSocket(asyncio.Protocol):
         app = native.app
         inbox = self._inbox
         assert inbox is not None
+        handled = 0
         try:
             while inbox:
+                handled += 1
+                if handled % FAIR_SHARE == 0:
+                    await asyncio.sleep(0)  # a busy connection lets the others' messages in
                 kind, data = inbox.popleft()
                 instance = app.instance(host.room, host.id)
                 if kind is _PEER_CLOSE:
