@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from durable_effect.effect._core import Effect, _Async
+from durable_effect.effect._core import SERVICES, Effect, _Async
 from durable_effect.effect.duration import Duration, DurationInput
 from durable_effect.effect.exit import Exit, Success
 from durable_effect.effect.layer import Service
@@ -112,13 +112,14 @@ def sleep(duration: DurationInput) -> Effect[None]:
 
 def current_time_millis() -> Effect[float]:
     """The current time of the `Clock` in scope, in epoch milliseconds."""
-    from durable_effect.effect._core import SERVICES
-
-    return SERVICES.map(_now)
+    return _CURRENT_TIME
 
 
 def _now(services: Mapping[type, object]) -> float:
     clock = services.get(Clock)
     return clock.now_ms() if isinstance(clock, Clock) else time.time() * 1_000.0
+
+
+_CURRENT_TIME: Effect[float] = SERVICES.map(_now)  # an effect is a description: one serves every call
 
 

@@ -51,7 +51,7 @@ class RoomCtx(Generic[S, C, Ev, B]):
         self.connection = connection
         # The engine stores connections with erased schemas; they were validated against C.
         self.connections: Connections[C, B] = Connections(
-            cast(Callable[[], list[Connection[C, B]]], instance.live_connections)
+            cast("Callable[[], list[Connection[C, B]]]", instance.live_connections)  # a string: free at run time
         )
         self.system_failure = system_failure
         self._instance = instance

@@ -117,7 +117,7 @@ class MemoryInstanceHost:
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         delivered = 0
         failed: list[tuple[int, Exception]] = []
-        for i, socket in enumerate(cast(Sequence[MemorySocket], sockets)):
+        for i, socket in enumerate(cast("Sequence[MemorySocket]", sockets)):
             if socket.open:
                 if socket.fail_sends:
                     failed.append((i, ConnectionError("simulated send failure")))
