@@ -513,7 +513,9 @@ const commands = {
     // The Python Workers SDK stand-in, as a module on the path.
     const site = "/home/pyodide/shims";
     pyodide.FS.mkdirTree(`${site}/workers`);
-    pyodide.FS.writeFile(`${site}/workers/__init__.py`, readFileSync(path.join(HERE, "workers_shim.py")));
+    pyodide.FS.writeFile(`${site}/workers/workers_shim.py`, readFileSync(path.join(HERE, "workers_shim.py")));
+    pyodide.FS.writeFile(`${site}/workers/asgi.py`, readFileSync(path.join(HERE, "workers_asgi_shim.py")));
+    pyodide.FS.writeFile(`${site}/workers/__init__.py`, "from .workers_shim import *\n");
     globalThis.WebSocketPair = WebSocketPair;
     globalThis.Response = Response;
     // A DurableObjectState over a throwaway object, for checking the runtime's rules.
