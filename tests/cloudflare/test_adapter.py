@@ -475,3 +475,36 @@ async def test_the_platform_limits_hold_at_their_edges() -> None:
         assert [len(i.state.note) for i in infos] == [12_000]
     finally:
         await rt.aclose()
+
+
+async def test_on_close_runs_once_when_the_object_hibernates_inside_a_close_handshake(
+    probe_rt: tuple[Probe, CloudflareTestRuntime],
+) -> None:
+    probe, rt = probe_rt
+    alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("alice")))
+    await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
+    alice.socket.answer_closes = False  # alice's answer to the server's close comes late
+
+    await run_promise(alice.receive(Do(action="close", code=4002)))
+    assert alice.close_code == 4002 and alice.server.readyState == CLOSING
+    assert probe.log.count("close:alice:others=['bob']") == 1
+    await run_promise(rt.hibernate(Lab, ROOM))
+
+    alice.socket.close(4002, "")  # the answer reaches a new instance of the Durable Object
+    await rt.world.settle()
+    assert alice.server.readyState == CLOSED
+    assert probe.log.count("close:alice:others=['bob']") == 1
+    assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["bob"]
+
+
+async def test_a_long_lived_object_forgets_the_sockets_that_closed(
+    probe_rt: tuple[Probe, CloudflareTestRuntime],
+) -> None:
+    probe, rt = probe_rt
+    for _ in range(5):
+        alice = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("alice")))
+        await run_promise(alice.close(1000, "bye"))
+    bob = await run_promise(rt.testing_connect(Lab, ROOM, lab_opts("bob")))
+    await run_promise(bob.receive(Do(action="close", code=4001)))
+    assert live_core(rt).host._by_id == {}
+    assert probe.log.count("close:alice:others=[]") == 5 and probe.log[-1] == "close:bob:others=[]"

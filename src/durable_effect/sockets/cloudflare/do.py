@@ -230,12 +230,16 @@ class DurableObjectCore:
         instance = await self._stored_instance()
         if instance is not None:
             await instance.closed(socket, int(code), str(reason or ""))
+        socket.mark_closed()
+        self.host.forget(socket)
 
     async def websocket_error(self, ws: JsWebSocket, error: object) -> None:
         socket = self.host.wrap(ws)
         instance = await self._stored_instance()
         if instance is not None:
             await instance.closed(socket, CLOSE_ABNORMAL, str(error)[:100])
+        socket.mark_closed()
+        self.host.forget(socket)
 
     async def alarm(self, alarm_info: object = None) -> None:
         instance = await self._stored_instance()

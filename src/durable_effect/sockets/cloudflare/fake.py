@@ -202,6 +202,7 @@ class FakeWebSocket:
         self.fail_sends = False
         self.closes: list[tuple[int, str]] = []  # every close() called on this end
         self._peer_closed_first = False
+        self.answer_closes = True  # a client end: answer a server's close at once
         # the server end, once accepted
         self.owner: tuple[str, str] | None = None  # (binding, object name)
         self.tags: list[str] = []
@@ -233,6 +234,8 @@ class FakeWebSocket:
             # The answer to the peer's close: the handshake is complete.
             self.readyState = peer.readyState = CLOSED
             peer.close_code, peer.close_reason = code, reason
+            if peer.role == "server" and self._world is not None:
+                self._world.queue_close(peer, code, reason)  # the server hears the client's answer
             return
         if self.readyState != OPEN:
             return
@@ -243,16 +246,16 @@ class FakeWebSocket:
         """A close frame from the peer reached this end."""
         peer = self.peer
         assert peer is not None
+        self._peer_closed_first = True
         if self.role == "client":
-            # A client answers at once; the server end hears that as webSocketClose.
             self.close_code, self.close_reason = code, reason
-            self.readyState = peer.readyState = CLOSED
-            if self._world is not None:
-                self._world.queue_close(peer, code, reason)
+            self.readyState = CLOSING
+            if self.answer_closes:
+                # A client answers at once; the server end hears that as webSocketClose.
+                self.close(code, reason)
         else:
             # The client started the close: the Durable Object has to answer it.
             self.readyState = CLOSING
-            self._peer_closed_first = True
             if self._world is not None:
                 self._world.queue_close(self, code, reason)
 

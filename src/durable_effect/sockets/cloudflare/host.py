@@ -21,6 +21,8 @@ __all__ = ["CloudflareSocket", "DurableObjectHost"]
 log = logging.getLogger("durable_effect.cloudflare")
 
 MAX_CLOSE_REASON_BYTES = 123
+CLOSED_ATTACHMENT = "closed"
+"""The attachment of a socket this side closed (the engine's attachments are JSON objects)."""
 
 
 class CloudflareSocket:
@@ -42,19 +44,35 @@ class CloudflareSocket:
         self.ws.send(frame)
 
     def close(self, code: int, reason: str) -> None:
+        """Close from this side (the engine runs on_close for the socket right away)."""
+        self._close(code, reason)
+        self.mark_closed()
+
+    def answer_close(self, code: int, reason: str) -> None:
+        """Complete the close handshake the peer started (1005/1006/1015 are not sendable)."""
+        self._close(code if _may_echo(code) else CLOSE_NORMAL, reason)
+
+    def mark_closed(self) -> None:
+        """on_close has run for this socket. The platform may still report it (the
+        peer's answer to a close, an error) to another instance of this Durable
+        Object, after hibernation: marked as closed, the socket gives no
+        connection there, so on_close never runs twice."""
+        self._attachment, self._loaded = None, True
+        try:
+            self.ws.serializeAttachment(CLOSED_ATTACHMENT)
+        except Exception as exc:
+            log.debug("marking a closed socket failed: %s", exc)
+
+    def _close(self, code: int, reason: str) -> None:
         try:
             self.ws.close(code, _clip_reason(reason))
         except Exception as exc:  # already closed, or a code JavaScript refuses
             log.debug("close(%s) of a socket failed: %s", code, exc)
 
-    def answer_close(self, code: int, reason: str) -> None:
-        """Complete the close handshake the peer started (1005/1006/1015 are not sendable)."""
-        self.close(code if _may_echo(code) else CLOSE_NORMAL, reason)
-
     def attachment(self) -> str | None:
         if not self._loaded:
             raw = self.ws.deserializeAttachment()
-            self._attachment = raw if isinstance(raw, str) else None
+            self._attachment = raw if isinstance(raw, str) and raw != CLOSED_ATTACHMENT else None
             self._loaded = True
         return self._attachment
 
@@ -88,6 +106,14 @@ class DurableObjectHost:
             if socket.ws == ws:
                 return socket
         return self.adopt(ws, tags)
+
+    def forget(self, socket: CloudflareSocket) -> None:
+        """Drop the wrapper of a socket the platform has reported closed."""
+        wrappers = self._by_id.get(socket.conn_id)
+        if wrappers is not None and socket in wrappers:
+            wrappers.remove(socket)
+            if not wrappers:
+                del self._by_id[socket.conn_id]
 
     def sockets(self) -> Sequence[HostSocket]:
         result: list[HostSocket] = []
