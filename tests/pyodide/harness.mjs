@@ -85,7 +85,8 @@ class ClientSocket {
     this.server = server;
     this.frames = [];
     this.read = 0;
-    this.closed = null; // {code, reason} once the server's close frame arrived
+    this.closed = null; // {close, reason} once the server's close frame arrived
+    this.answered = false; // whether the client's answering close frame was reported
   }
 }
 
@@ -622,6 +623,20 @@ const commands = {
     const inst = await server.object.instance(true);
     await inst.webSocketClose(server, code, reason, clean);
     return { answered: c.closed, readyState: server.readyState };
+  },
+
+  async answer_close(cmd) {
+    // The client answers a close the Durable Object started: its close frame
+    // reaches the runtime, which reports it with webSocketClose, possibly long
+    // after (and after a hibernation).
+    const c = client(cmd);
+    const server = c.server;
+    if (c.closed === null || server.readyState !== CLOSED) throw new Error("answer_close: the server has not closed this socket");
+    if (c.answered) throw new Error("answer_close: already answered");
+    c.answered = true;
+    const inst = await server.object.instance(true);
+    await inst.webSocketClose(server, c.closed.close, c.closed.reason, true);
+    return null;
   },
 
   async error(cmd) {
