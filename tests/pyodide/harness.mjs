@@ -19,6 +19,13 @@
 //   a new one over the same sockets and storage.
 // - the close handshake as before compat date 2026-04-07: the DO must answer a
 //   client's close frame itself, or the socket stays CLOSING.
+//
+// Commands: boot (Pyodide, wheels, sources), py (run Python), define (a DO
+// namespace binding), worker (the Worker's entrypoint class), request (to the
+// Worker; a 101 gives a client), fetch (straight to a DO stub), send / burst
+// (client frames), close / answer_close / error (client side of closing),
+// frames (what a client received), hibernate, alarm, inspect (an object's
+// storage, alarm and sockets as the runtime holds them).
 
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -195,11 +202,6 @@ class Response {
 
   async arrayBuffer() {
     return this._take().slice().buffer;
-  }
-
-  clone() {
-    const copy = new Response(this._body, { status: this.status === 101 ? 200 : this.status, headers: this.headers });
-    return copy;
   }
 
   static json(data, init = undefined) {
