@@ -10,8 +10,8 @@ from .node_harness import HERE, ROOT, NodeHarness
 
 
 @pytest.fixture(scope="module")
-def harness() -> Iterator[NodeHarness]:
-    node = NodeHarness()
+def harness(request: pytest.FixtureRequest) -> Iterator[NodeHarness]:
+    node = NodeHarness(request.module.__name__.rsplit(".", 1)[-1])
     node.start(
         [
             (ROOT / "examples", "examples"),

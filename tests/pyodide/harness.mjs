@@ -19,6 +19,13 @@
 //   a new one over the same sockets and storage.
 // - the close handshake as before compat date 2026-04-07: the DO must answer a
 //   client's close frame itself, or the socket stays CLOSING.
+//
+// Commands: boot (Pyodide, wheels, sources), py (run Python), define (a DO
+// namespace binding), worker (the Worker's entrypoint class), request (to the
+// Worker; a 101 gives a client), fetch (straight to a DO stub), send / burst
+// (client frames), close / answer_close / error (client side of closing),
+// frames (what a client received), hibernate, alarm, inspect (an object's
+// storage, alarm and sockets as the runtime holds them).
 
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -85,7 +92,8 @@ class ClientSocket {
     this.server = server;
     this.frames = [];
     this.read = 0;
-    this.closed = null; // {code, reason} once the server's close frame arrived
+    this.closed = null; // {close, reason} once the server's close frame arrived
+    this.answered = false; // whether the client's answering close frame was reported
   }
 }
 
@@ -194,11 +202,6 @@ class Response {
 
   async arrayBuffer() {
     return this._take().slice().buffer;
-  }
-
-  clone() {
-    const copy = new Response(this._body, { status: this.status === 101 ? 200 : this.status, headers: this.headers });
-    return copy;
   }
 
   static json(data, init = undefined) {
@@ -513,7 +516,9 @@ const commands = {
     // The Python Workers SDK stand-in, as a module on the path.
     const site = "/home/pyodide/shims";
     pyodide.FS.mkdirTree(`${site}/workers`);
-    pyodide.FS.writeFile(`${site}/workers/__init__.py`, readFileSync(path.join(HERE, "workers_shim.py")));
+    pyodide.FS.writeFile(`${site}/workers/workers_shim.py`, readFileSync(path.join(HERE, "workers_shim.py")));
+    pyodide.FS.writeFile(`${site}/workers/asgi.py`, readFileSync(path.join(HERE, "workers_asgi_shim.py")));
+    pyodide.FS.writeFile(`${site}/workers/__init__.py`, "from .workers_shim import *\n");
     globalThis.WebSocketPair = WebSocketPair;
     globalThis.Response = Response;
     // A DurableObjectState over a throwaway object, for checking the runtime's rules.
@@ -620,6 +625,20 @@ const commands = {
     const inst = await server.object.instance(true);
     await inst.webSocketClose(server, code, reason, clean);
     return { answered: c.closed, readyState: server.readyState };
+  },
+
+  async answer_close(cmd) {
+    // The client answers a close the Durable Object started: its close frame
+    // reaches the runtime, which reports it with webSocketClose, possibly long
+    // after (and after a hibernation).
+    const c = client(cmd);
+    const server = c.server;
+    if (c.closed === null || server.readyState !== CLOSED) throw new Error("answer_close: the server has not closed this socket");
+    if (c.answered) throw new Error("answer_close: already answered");
+    c.answered = true;
+    const inst = await server.object.instance(true);
+    await inst.webSocketClose(server, c.closed.close, c.closed.reason, true);
+    return null;
   },
 
   async error(cmd) {

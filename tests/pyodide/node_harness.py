@@ -45,13 +45,13 @@ def wheels() -> list[Path]:
 
 
 class NodeHarness:
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         node = shutil.which("node")
         if node is None:
             pytest.skip("node is not installed: the Pyodide test needs Node.js (and `make pyodide-deps`)")
         self._node = node
         self._next_id = 0
-        self._stderr_path = HERE / ".cache" / "harness-stderr.log"
+        self._stderr_path = HERE / ".cache" / f"{name}.stderr.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self.boot_info: dict[str, Any] = {}

@@ -234,6 +234,19 @@ def test_a_duplicate_connection_id_is_replaced_or_refused(worker: NodeHarness) -
     sockets = h.call("inspect", binding="LAB", name="lab:dups")["sockets"]
     assert [(s["client"], s["readyState"]) for s in sockets] == [(first, 3), (second, 1)]
 
+    # The old socket's client answers the close late, after a hibernation: the report
+    # must not end the new connection, which has the same id.
+    def closes() -> Any:
+        return h.py("import json, worker_app\njson.dumps([e for e in worker_app.probe.log if e.startswith('close:')])")
+
+    before = closes()
+    h.call("hibernate", binding="LAB", name="lab:dups")
+    h.call("answer_close", client=first)
+    assert closes() == before
+    assert [c["id"] for c in get(h, "/api/lab/dups/connections")] == ["kim"]
+    h.send_json(second, {"_tag": "Shout", "text": "still me"})
+    assert [m["_tag"] for m in h.messages(second)] == ["Said"]
+
 
 def test_a_room_calls_a_sibling_room_through_the_namespace(worker: NodeHarness) -> None:
     # Lab's handler credits a Ledger instance with ctx.room(Ledger): from inside one Durable

@@ -49,3 +49,34 @@ def test_the_example_worker_serves_the_chat(entry: NodeHarness) -> None:
     assert h.call("request", url=f"{WORKER}/nowhere")["status"] == 404
     plain = h.call("request", url=f"{WORKER}/ws/chat/main?userId=dee")  # no Upgrade header
     assert plain["status"] == 404
+
+
+def test_the_example_fastapi_worker_routes_the_upgrade_before_fastapi(entry: NodeHarness) -> None:
+    h = entry
+    h.py("import fastapi_entry\n'null'")
+    h.call("worker", expr="__import__('fastapi_entry').Default")
+    clients: dict[str, int] = {}
+    for name in ["fay", "gus"]:
+        answer = h.call("request", url=f"{WORKER}/ws/chat/side?userId={name}", websocket=True)
+        assert answer["status"] == 101, answer
+        clients[name] = answer["client"]
+    assert h.messages(clients["fay"]) == [{"_tag": "UserJoined", "user_id": "gus"}]
+
+    # The REST routes are FastAPI's, reached through workers.asgi with env in the scope.
+    answer = h.call(
+        "request",
+        url=f"{WORKER}/api/chat/side/say",
+        method="POST",
+        headers={"content-type": "application/json"},
+        body=json.dumps({"text": "from fastapi"}),
+    )
+    assert (answer["status"], json.loads(answer["body"])) == (200, {"status": "ok"})
+    for name, c in clients.items():
+        assert [(m["text"], m["user_id"]) for m in h.messages(c)] == [("from fastapi", "system")], name
+
+    state = json.loads(h.call("request", url=f"{WORKER}/api/chat/side/state")["body"])
+    assert state["message_count"] == 1
+    conns = json.loads(h.call("request", url=f"{WORKER}/api/chat/side/connections?tag=user:gus")["body"])
+    assert [(c["id"], c["state"]["user_id"]) for c in conns] == [("gus", "gus")]
+    bad = h.call("request", url=f"{WORKER}/api/chat/side/say", method="POST", body="{}")
+    assert bad["status"] == 422  # FastAPI's validation of the body

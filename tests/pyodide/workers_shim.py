@@ -4,7 +4,8 @@ A small stand-in for the SDK module that Cloudflare's runtime injects: the
 `DurableObject` and `WorkerEntrypoint` base classes (which wrap `env` so that
 a Durable Object namespace's stubs answer `fetch` with a Python `Response`),
 and `Response` over the runtime's JS `Response`. The harness copies this file
-into Pyodide as `workers/__init__.py`; it is not imported on CPython.
+into Pyodide as the `workers` package (with `workers_asgi_shim.py` as `workers.asgi`);
+it is not imported on CPython.
 """
 
 from __future__ import annotations
