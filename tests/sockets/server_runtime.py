@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -407,9 +408,12 @@ class ServerTestRuntime:
         changed.set()
 
     async def _until(self, done: Callable[[], bool], scope: tuple[str, str] | None) -> None:
-        """Wait for `done()`, looking again on every change (and every 50 ms, for
+        """Wait for `done()`, looking again on every change (and every 20-80 ms, for
         changes nothing pokes: a lock released, an outbox drained). Waiting on an
-        event, not polling, keeps `anyio.wait_all_tasks_blocked` meaningful."""
+        event, not polling, keeps `anyio.wait_all_tasks_blocked` meaningful; the
+        fallback's period is random so that it can never stay in step with
+        `wait_all_tasks_blocked`'s own 100 ms polls (which would then always find
+        this task awake and never return)."""
         try:
             with anyio.fail_after(SETTLE_TIMEOUT):
                 while True:
@@ -417,7 +421,7 @@ class ServerTestRuntime:
                     await asyncio.sleep(0)
                     if done():
                         return
-                    with anyio.move_on_after(0.05):
+                    with anyio.move_on_after(random.uniform(0.02, 0.08)):
                         await changed.wait()
         except TimeoutError:
             raise AssertionError(f"server not quiet after {SETTLE_TIMEOUT} s: {self._state(scope)}") from None
