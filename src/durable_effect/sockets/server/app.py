@@ -27,8 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 import anyio
@@ -59,6 +58,9 @@ from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage
 
+if TYPE_CHECKING:
+    from socket import socket as RawSocket
+
 __all__ = ["Refuse", "SocketServer", "UpgradeRequest", "make_socket_server"]
 
 log = logging.getLogger("durable_effect.server")
@@ -74,6 +76,7 @@ Transport: TypeAlias = Literal["native", "asgi"]
 transport (frames built once, batched writes), or uvicorn over ASGI."""
 
 CLOSE_GOING_AWAY = 1001
+SHUTDOWN_GRACE = 2.0  # seconds the ASGI writers get to send their 1001 closes
 DEFAULT_MAX_BUFFERED = 4 << 20
 
 
@@ -208,13 +211,13 @@ class SocketServer(InstanceBackend):
         app = self
 
         class Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-                # Close the sockets with 1001 (going away) first: uvicorn's own
-                # shutdown would otherwise close them with 1012 before the app's
-                # lifespan shutdown runs. Storage is closed by the lifespan (every
-                # handler run is already committed).
+            async def shutdown(self, sockets: list[RawSocket] | None = None) -> None:
+                # Close the sockets with 1001 (going away) and let the closes go
+                # out first: uvicorn's own shutdown would close them with 1012.
+                # Storage is closed by the lifespan (every run is committed).
                 app.shutdown()
-                super().handle_exit(sig, frame)
+                await app.closes_sent(SHUTDOWN_GRACE)
+                await super().shutdown(sockets)
 
         config = uvicorn.Config(
             self,
@@ -249,6 +252,17 @@ class SocketServer(InstanceBackend):
         for host in self._hosts.values():
             for socket in host.sockets():
                 socket.close(CLOSE_GOING_AWAY, "server shutting down")
+
+    async def closes_sent(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) until the ASGI writers have sent
+        every queued frame, the closes of `shutdown` included."""
+        with anyio.move_on_after(timeout):
+            while any(
+                isinstance(socket, ServerSocket) and socket.outbox
+                for host in self._hosts.values()
+                for socket in host.socket_list
+            ):
+                await anyio.sleep(0.01)
 
     def _alarm_changed(self) -> None:
         if self._alarm_wake is not None:
