@@ -56,9 +56,7 @@ _PIPE_FUNCTION = "durable_effect.effect._combinators.pipe"
 
 
 class EffectPlugin(Plugin):
-    def get_function_signature_hook(
-        self, fullname: str
-    ) -> Callable[[FunctionSigContext], FunctionLike] | None:
+    def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], FunctionLike] | None:
         if fullname in _CATCH_FUNCTIONS:
             return _specialize_function
         if fullname == _PIPE_FUNCTION:
@@ -136,9 +134,7 @@ def _narrow_return(sig: CallableType, caught: list[Type]) -> CallableType:
 def _remove(union: Type, caught: list[Type]) -> Type:
     items = _items(union)
     kept = [
-        t
-        for t in items
-        if isinstance(get_proper_type(t), TypeVarType) or not any(is_subtype(t, c) for c in caught)
+        t for t in items if isinstance(get_proper_type(t), TypeVarType) or not any(is_subtype(t, c) for c in caught)
     ]
     return make_simplified_union(kept) if kept else UninhabitedType()
 

@@ -100,9 +100,7 @@ def pipe(a: A, ab: Callable[[A], B], bc: Callable[[B], C], /) -> C: ...
 @overload
 def pipe(a: A, ab: Callable[[A], B], bc: Callable[[B], C], cd: Callable[[C], D], /) -> D: ...
 @overload
-def pipe(
-    a: A, ab: Callable[[A], B], bc: Callable[[B], C], cd: Callable[[C], D], de: Callable[[D], F], /
-) -> F: ...
+def pipe(a: A, ab: Callable[[A], B], bc: Callable[[B], C], cd: Callable[[C], D], de: Callable[[D], F], /) -> F: ...
 @overload
 def pipe(
     a: A,
@@ -148,9 +146,7 @@ def map(*args: Any) -> Any:
 
 
 @overload
-def flat_map(
-    f: Callable[[A], Effect[B, E2, R2]], /
-) -> Callable[[Effect[A, E, R]], Effect[B, E | E2, R | R2]]: ...
+def flat_map(f: Callable[[A], Effect[B, E2, R2]], /) -> Callable[[Effect[A, E, R]], Effect[B, E | E2, R | R2]]: ...
 @overload
 def flat_map(eff: Effect[A, E, R], f: Callable[[A], Effect[B, E2, R2]], /) -> Effect[B, E | E2, R | R2]: ...
 def flat_map(*args: Any) -> Any:
@@ -162,9 +158,7 @@ def flat_map(*args: Any) -> Any:
 
 
 @overload
-def tap(
-    f: Callable[[A], Effect[object, E2, R2]], /
-) -> Callable[[Effect[A, E, R]], Effect[A, E | E2, R | R2]]: ...
+def tap(f: Callable[[A], Effect[object, E2, R2]], /) -> Callable[[Effect[A, E, R]], Effect[A, E | E2, R | R2]]: ...
 @overload
 def tap(eff: Effect[A, E, R], f: Callable[[A], Effect[object, E2, R2]], /) -> Effect[A, E | E2, R | R2]: ...
 def tap(*args: Any) -> Any:
@@ -312,9 +306,7 @@ def catch_tags(*handlers: tuple[type[Any], Callable[[Any], Effect[Any, Any, Any]
 
 
 @overload
-def catch_all(
-    f: Callable[[E], Effect[A2, E2, R2]], /
-) -> Callable[[Effect[A, E, R]], Effect[A | A2, E2, R | R2]]: ...
+def catch_all(f: Callable[[E], Effect[A2, E2, R2]], /) -> Callable[[Effect[A, E, R]], Effect[A | A2, E2, R | R2]]: ...
 @overload
 def catch_all(eff: Effect[A, E, R], f: Callable[[E], Effect[A2, E2, R2]], /) -> Effect[A | A2, E2, R | R2]: ...
 def catch_all(*args: Any) -> Any:

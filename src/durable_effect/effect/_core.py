@@ -104,9 +104,7 @@ class Effect(Generic[A, E, R]):
 
     # -- errors -------------------------------------------------------------
 
-    def catch_tag(
-        self, cls: type[X], f: Callable[[X], Effect[A2, E2, R2]]
-    ) -> Effect[A | A2, E | E2, R | R2]:
+    def catch_tag(self, cls: type[X], f: Callable[[X], Effect[A2, E2, R2]]) -> Effect[A | A2, E | E2, R | R2]:
         """Recover from failures that are instances of `cls`.
 
         Without the mypy plugin the result keeps `E` whole; with
@@ -118,9 +116,7 @@ class Effect(Generic[A, E, R]):
         """Recover from every typed failure (defects and interruption pass)."""
         return _catch_all(self, f)
 
-    def catch_all_defect(
-        self, f: Callable[[BaseException], Effect[A2, E2, R2]]
-    ) -> Effect[A | A2, E | E2, R | R2]:
+    def catch_all_defect(self, f: Callable[[BaseException], Effect[A2, E2, R2]]) -> Effect[A | A2, E | E2, R | R2]:
         """Recover from a defect (an undeclared exception)."""
         return _catch_all_defect(self, f)
 
@@ -169,9 +165,7 @@ class Effect(Generic[A, E, R]):
     @overload
     def pipe(self, f1: Callable[[Self], B], f2: Callable[[B], C], /) -> C: ...
     @overload
-    def pipe(
-        self, f1: Callable[[Self], B], f2: Callable[[B], C], f3: Callable[[C], D], /
-    ) -> D: ...
+    def pipe(self, f1: Callable[[Self], B], f2: Callable[[B], C], f3: Callable[[C], D], /) -> D: ...
     @overload
     def pipe(
         self,

@@ -121,5 +121,3 @@ def _now(services: Mapping[type, object]) -> float:
 
 
 _CURRENT_TIME: Effect[float] = SERVICES.map(_now)  # an effect is a description: one serves every call
-
-

@@ -420,9 +420,7 @@ class Instance:
 
     # -- running handlers ------------------------------------------------------------------
 
-    async def _execute(
-        self, channel: Handler[Any], args: tuple[Any, ...]
-    ) -> Success[object] | Failure[object]:
+    async def _execute(self, channel: Handler[Any], args: tuple[Any, ...]) -> Success[object] | Failure[object]:
         """Run a handler (and its on_error) as one storage transaction."""
         run = _Run()
         self._run = run

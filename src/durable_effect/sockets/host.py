@@ -7,10 +7,12 @@ same contract suite runs against the in-memory, Cloudflare and server hosts.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 __all__ = ["HostSocket", "InstanceHost", "send_each"]
+
+S = TypeVar("S", bound="HostSocket")
 
 
 class HostSocket(Protocol):
@@ -83,15 +85,15 @@ class InstanceHost(Protocol):
         ...
 
 
-def send_each(sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
-    """`InstanceHost.send_all` for hosts whose sockets send on their own: one
-    `send` per open socket, each failure recorded, none stopping the rest."""
+def send_each(sockets: Sequence[S], send: Callable[[S], None]) -> tuple[int, list[tuple[int, Exception]]]:
+    """`InstanceHost.send_all`'s loop: `send(socket)` for every open socket,
+    each failure recorded with its index, none stopping the rest."""
     delivered = 0
     failed: list[tuple[int, Exception]] = []
     for i, socket in enumerate(sockets):
         if socket.is_open():
             try:
-                socket.send(frame)
+                send(socket)
                 delivered += 1
             except Exception as exc:
                 failed.append((i, exc))

@@ -1,12 +1,12 @@
 """Test utilities: the in-memory runtime, `TestConnection`, and a pytest fixture.
 
-    # conftest.py
-    from durable_effect.sockets.testing import socket_runtime  # noqa: F401  (the fixture)
+# conftest.py
+from durable_effect.sockets.testing import socket_runtime  # noqa: F401  (the fixture)
 
-    # test_chat.py
-    async def test_join(socket_runtime: RuntimeFactory) -> None:
-        rt = socket_runtime(config)
-        alice = await run_promise(rt.testing_connect(Chat, "room-1", opts))
+# test_chat.py
+async def test_join(socket_runtime: RuntimeFactory) -> None:
+    rt = socket_runtime(config)
+    alice = await run_promise(rt.testing_connect(Chat, "room-1", opts))
 """
 
 from __future__ import annotations

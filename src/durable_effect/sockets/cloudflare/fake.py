@@ -519,9 +519,7 @@ class FakeCloudflare:
         """Throw the object's instance away; its sockets and storage stay."""
         return self.live.pop((binding, name), None) is not None
 
-    async def call(
-        self, binding: str, name: str, fn: Callable[[Any], Awaitable[T]], *, for_alarm: bool = False
-    ) -> T:
+    async def call(self, binding: str, name: str, fn: Callable[[Any], Awaitable[T]], *, for_alarm: bool = False) -> T:
         """Deliver one event to the object, constructing it first if it is not in
         memory. Each event runs in a context of its own, like a request: nothing
         flows into it from the caller."""

@@ -133,7 +133,7 @@ class DurableObjectHost:
                 del self._by_id[conn_id]
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
-        return send_each(sockets, frame)
+        return send_each(sockets, lambda socket: socket.send(frame))
 
     # -- storage ------------------------------------------------------------------------
 

@@ -281,4 +281,3 @@ except ImportError:  # pytest is only needed for the fixture
     pass
 else:
     cloudflare_runtime = pytest.fixture(_factory, name="cloudflare_runtime")
-

@@ -6,12 +6,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import anyio
 from websockets.frames import Frame, Opcode
 
-from durable_effect.sockets.host import HostSocket
+from durable_effect.sockets.host import HostSocket, send_each
 from durable_effect.sockets.server.storage import ServerStorage
 
 __all__ = ["Close", "ServedSocket", "ServerInstanceHost", "ServerSocket", "SharedFrame", "text_frame"]
@@ -183,17 +183,9 @@ class ServerInstanceHost:
         self._on_alarm_change()
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
-        delivered = 0
-        failed: list[tuple[int, Exception]] = []
-        shared = SharedFrame(frame)
-        for i, socket in enumerate(sockets):
-            if socket.is_open():
-                try:
-                    socket.send_shared(shared)  # type: ignore[attr-defined]  # every socket of this host is a ServedSocket
-                    delivered += 1
-                except Exception as exc:
-                    failed.append((i, exc))
-        return delivered, failed
+        shared = SharedFrame(frame)  # serialized once, for every socket that wants the wire bytes
+        served = cast("Sequence[ServedSocket]", sockets)  # this host only ever accepts ServedSockets
+        return send_each(served, lambda socket: socket.send_shared(shared))
 
     def sockets(self) -> Sequence[ServedSocket]:
         self.socket_list = [s for s in self.socket_list if s.is_open()]

@@ -198,16 +198,15 @@ class NativeSocket(asyncio.Protocol):
             self._push(frame.wire())
 
     def _push(self, wire: bytes) -> None:
-        """Queue a frame's bytes for this loop turn's write (the hot path of every broadcast)."""
+        """Queue a frame's bytes for this loop turn's write."""
         if not self._open:
             raise ConnectionError("socket is not open")
         self._pending.append(wire)
         self._pending_bytes += len(wire)
         if self._pending_bytes > self.native.max_buffered_bytes and (self._paused or not self.gate()):
             self._overflow()
-        elif not self.dirty:
-            self.dirty = True
-            self.native.mark_dirty(self)
+        else:
+            self._schedule()
 
     def close(self, code: int, reason: str) -> None:
         if not self._open:
