@@ -195,8 +195,7 @@ class DurableObjectCore:
             await instance.broadcast_direct(args.get("value"))
             return None
         # fire_alarm: run on_alarm now; a scheduled alarm is replaced by this run.
-        await self.host.delete_alarm()
-        await instance.fire_alarm(direct=True)
+        await instance.fire_alarm(direct=True, consume=True)
         return None
 
     async def _upgrade(self, instance: Instance, request: Any) -> object:

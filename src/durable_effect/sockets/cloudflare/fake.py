@@ -312,6 +312,7 @@ class ObjectData:
     retries: int = 0
     sockets: list[FakeWebSocket] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # storage methods called, in order
+    fail_writes: bool = False  # every write raises, as when storage is unavailable
 
 
 class FakeStorage:
@@ -319,6 +320,10 @@ class FakeStorage:
 
     def __init__(self, obj: ObjectData) -> None:
         self._obj = obj
+
+    def _check_writable(self) -> None:
+        if self._obj.fail_writes:
+            raise JsError("Error: Durable Object storage operation failed (simulated)")
 
     async def get(self, key: str) -> str | None:
         self._obj.calls.append("get")
@@ -328,6 +333,7 @@ class FakeStorage:
 
     async def put(self, key_or_entries: object, value: object = None) -> None:
         self._obj.calls.append("put")
+        self._check_writable()
         if isinstance(key_or_entries, str):
             entries: Mapping[str, object] = {key_or_entries: value}
         elif isinstance(key_or_entries, JsObject):
@@ -343,6 +349,7 @@ class FakeStorage:
 
     async def delete(self, keys: object) -> object:
         self._obj.calls.append("delete")
+        self._check_writable()
         if isinstance(keys, str):
             return self._obj.data.pop(keys, None) is not None
         if not isinstance(keys, JsArray):
@@ -359,12 +366,14 @@ class FakeStorage:
 
     async def setAlarm(self, scheduled_time: object) -> None:
         self._obj.calls.append("setAlarm")
+        self._check_writable()
         if isinstance(scheduled_time, bool) or not isinstance(scheduled_time, int | float):
             raise JsError("TypeError: setAlarm() needs epoch milliseconds")
         self._obj.alarm = float(scheduled_time)
 
     async def deleteAlarm(self) -> None:
         self._obj.calls.append("deleteAlarm")
+        self._check_writable()
         self._obj.alarm = None
 
 

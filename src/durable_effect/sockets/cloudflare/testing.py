@@ -247,6 +247,11 @@ class CloudflareTestRuntime:
 
         return cast(Effect[None], _call(run))
 
+    def fail_commits(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str, on: bool = True) -> None:
+        """Make every storage write of the instance's Durable Object fail."""
+        name = room if isinstance(room, str) else room.name
+        self.world.object_data(self.binding, instance_name(name, id)).fail_writes = on
+
     def sockets(self, room: str, id: str) -> list[FakeWebSocket]:
         """The server ends the instance's Durable Object accepted (closed ones too)."""
         return list(self.world.object_data(self.binding, instance_name(room, id)).sockets)
