@@ -151,6 +151,13 @@ _RUNNING: ContextVar[frozenset[int]] = ContextVar("durable_effect_running_instan
 """The instances whose handler runs are on the current call chain (siblings included)."""
 
 
+class _Unknown:
+    """Not read from storage yet."""
+
+
+_UNKNOWN = _Unknown()
+
+
 class _Close:
     """A `conn.close()` of a run: sent with the run's frames, in order."""
 
@@ -224,6 +231,9 @@ class Instance:
         self._hydrated = False
         self._identity_stored = False
         self._run: _Run | None = None
+        # The stored state's JSON as last read or committed: a live instance
+        # is the only writer of its storage, so it reads it at most once.
+        self._stored_state: str | _Unknown | None = _UNKNOWN
         self._closed_sockets: set[int] = set()
         self._pending_closes: list[AnyConnection] = []
         self._services: Mapping[type, object] | None = None
@@ -476,6 +486,10 @@ class Instance:
             elif isinstance(outcome, Success):
                 try:
                     await self.host.commit(run.puts, run.deletes, run.alarm_change())
+                    if STATE_KEY in run.puts:
+                        self._stored_state = run.puts[STATE_KEY]
+                    elif STATE_KEY in run.deletes:
+                        self._stored_state = None
                 except Exception as exc:
                     outcome = Failure(Fail(RoomExecutionError(f"the run's writes could not be committed: {exc}", exc)))
             if isinstance(outcome, Failure):
@@ -584,10 +598,13 @@ class Instance:
                 return self.room.state.model_validate_json(run.puts[STATE_KEY])
             if STATE_KEY in run.deletes:
                 return None
-        raw = await self.host.load(STATE_KEY)
+        raw = self._stored_state
+        if isinstance(raw, _Unknown):
+            raw = self._stored_state = await self.host.load(STATE_KEY)
         return None if raw is None else self.room.state.model_validate_json(raw)
 
     async def _do_purge(self) -> None:
+        self._stored_state = _UNKNOWN
         await self.host.delete_all()
         await self.host.commit({}, (), AlarmChange(None))
         self._identity_stored = False
