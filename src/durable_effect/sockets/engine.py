@@ -13,49 +13,41 @@ import json
 import logging
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Never
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import anyio
 from pydantic import BaseModel, ValidationError
 
-from durable_effect.effect import (
-    Cause,
-    Die,
-    Duration,
-    DurationInput,
-    Effect,
-    Fail,
-    Failure,
-    Layer,
-    Success,
-    TaggedError,
-    suspend,
+from durable_effect.effect import Cause, Effect, Fail, Failure, Layer, Success, TaggedError, suspend
+from durable_effect.effect._core import _Fail, _Succeed, _Sync
+from durable_effect.platform.instance import (
+    ALARM_MAX_RETRIES,
+    IDENTITY_KEY,
+    STATE_KEY,
+    Handler,
+    HandlerResult,
+    InstanceCore,
+    RuntimeServices,
+    Tx,
+    alarm_backoff_ms,
+    summary,
+    validate_model,
 )
-from durable_effect.effect._core import _Async, _Fail, _Succeed, _Sync
-from durable_effect.effect._runtime import DEFAULT_SERVICES, run_loop
-from durable_effect.platform import Alarm, Storage
 from durable_effect.sockets.connection import Connection, ConnectionInfo
 from durable_effect.sockets.ctx import RoomCtx
 from durable_effect.sockets.errors import (
     AttachmentTooLargeError,
     BroadcastError,
-    PurgeSignal,
     RoomError,
     RoomExecutionError,
     RoomValidationError,
     SendError,
-    SystemFailure,
     UpgradeError,
 )
-from durable_effect.sockets.host import AlarmChange, HostSocket, InstanceHost
-from durable_effect.sockets.registry import Handler, HandlerResult, RoomHandlers, SocketConfig
+from durable_effect.sockets.host import HostSocket, InstanceHost
+from durable_effect.sockets.registry import RoomHandlers, SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
-from durable_effect.sockets.services import InstanceAlarm, InstanceStorage
 
 if TYPE_CHECKING:
     from durable_effect.sockets.api import SocketClient, UpgradeOpts
@@ -67,6 +59,8 @@ __all__ = [
     "MAX_ATTACHMENT_CAP",
     "MAX_TAG_LENGTH",
     "MAX_TAGS",
+    "IDENTITY_KEY",
+    "STATE_KEY",
     "Engine",
     "EngineOptions",
     "Instance",
@@ -82,19 +76,10 @@ MAX_ATTACHMENT_CAP = 16_384
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 256
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
-ALARM_MAX_RETRIES = 6
-STATE_KEY = "state"
-IDENTITY_KEY = "__identity__"
-
 CLOSE_NORMAL = 1000
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
-
-
-def alarm_backoff_ms(retry: int) -> float:
-    """Delay before alarm retry number `retry` (1-based): 2 s, 4 s, 8 s, …"""
-    return 2_000.0 * float(2 ** max(retry - 1, 0))
 
 
 class EngineOptions(BaseModel):
@@ -124,19 +109,12 @@ class Engine:
     ) -> None:
         self.config = config
         self.options = options or EngineOptions()
-        self.services: Mapping[type, object] = {**DEFAULT_SERVICES, **(services or {})}
+        self._services = RuntimeServices(services, layer)
         self._client = client
-        self._layer = layer
 
     async def handler_services(self) -> Success[Mapping[type, object]] | Failure[object]:
         """The services handlers run with; the runtime layer is built once, on first use."""
-        if self._layer is not None:
-            built = await run_loop(self._layer.build({}), self.services)
-            if isinstance(built, Failure):
-                return built
-            self.services = {**self.services, **built.value}
-            self._layer = None
-        return Success(self.services)
+        return await self._services.get()
 
     def client(self) -> SocketClient:
         return self._client()
@@ -145,17 +123,6 @@ class Engine:
         """A fresh in-memory instance over `host` (connections rehydrate lazily)."""
         room = self.config.room(room_name)
         return Instance(self, room, self.config.handlers[room_name], id, host)
-
-
-_RUNNING: ContextVar[frozenset[int]] = ContextVar("durable_effect_running_instances", default=frozenset())
-"""The instances whose handler runs are on the current call chain (siblings included)."""
-
-
-class _Unknown:
-    """Not read from storage yet."""
-
-
-_UNKNOWN = _Unknown()
 
 
 class _Close:
@@ -169,25 +136,18 @@ class _Close:
         self.reason = reason
 
 
-class _Run:
+class _Run(Tx):
     """One handler run's pending effects, committed together or not at all:
-    storage writes, the alarm change, connection states (restored if the run
-    fails), and its output (frames and closes, held until the commit)."""
+    the storage writes and alarm change of every run, plus connection states
+    (restored if the run fails) and its output (frames and closes, held
+    until the commit)."""
 
-    __slots__ = ("alarm", "alarm_changed", "consumes_alarm", "deletes", "out", "puts", "states")
+    __slots__ = ("out", "states")
 
     def __init__(self, consumes_alarm: bool = False) -> None:
-        self.puts: dict[str, str] = {}
-        self.deletes: set[str] = set()
-        self.consumes_alarm = consumes_alarm
-        # An alarm run removes the alarm that fired, unless it schedules another.
-        self.alarm_changed = consumes_alarm
-        self.alarm: float | None = None  # when changed: the new time, or None (cancelled)
+        super().__init__(consumes_alarm)
         self.states: dict[int, tuple[Connection[Any, Any], BaseModel, str | None]] = {}
         self.out: list[tuple[Sequence[HostSocket], str] | _Close] = []
-
-    def alarm_change(self) -> AlarmChange | None:
-        return AlarmChange(self.alarm) if self.alarm_changed else None
 
     def discard(self) -> None:
         """Forget every change and all output: the run failed (or on_error replaces it)."""
@@ -196,10 +156,7 @@ class _Run:
 
     def discard_writes(self) -> None:
         """Forget the storage writes, the alarm change and connection states."""
-        self.puts.clear()
-        self.deletes.clear()
-        self.alarm_changed = self.consumes_alarm
-        self.alarm = None
+        super().discard_writes()
         for conn, state, attachment in self.states.values():
             conn.state = state
             if attachment is not None and conn.socket.is_open():
@@ -210,8 +167,11 @@ class _Run:
 AnyConnection = Connection[BaseModel, TaggedStruct]
 
 
-class Instance:
+class Instance(InstanceCore[RoomError, _Run]):
     """One (room, id): its live connections and serialized handler runs."""
+
+    kind = "room"
+    log = log
 
     def __init__(
         self,
@@ -221,22 +181,15 @@ class Instance:
         id: str,
         host: InstanceHost,
     ) -> None:
+        super().__init__(room.name, id, room.state, host)
         self.engine = engine
         self.room = room
         self.handlers = handlers
-        self.id = id
-        self.host = host
-        self.lock = anyio.Lock(fast_acquire=True)  # no extra turn of the loop when uncontended
+        self.host: InstanceHost = host
         self._connections: dict[int, AnyConnection] = {}
         self._hydrated = False
-        self._identity_stored = False
-        self._run: _Run | None = None
-        # The stored state's JSON as last read or committed: a live instance
-        # is the only writer of its storage, so it reads it at most once.
-        self._stored_state: str | _Unknown | None = _UNKNOWN
         self._closed_sockets: set[int] = set()
         self._pending_closes: list[AnyConnection] = []
-        self._services: Mapping[type, object] | None = None
         # Every connection and its socket, as broadcast walks them; rebuilt
         # after the connection map changes.
         self._fanout: tuple[list[AnyConnection], list[HostSocket]] | None = None
@@ -396,14 +349,7 @@ class Instance:
                 return
             outcome = await self._execute(handler, (RoomCtx(self, None), event))
             await self._flush_closes()
-            _raise_outcome(outcome)
-
-    async def get_state(self) -> BaseModel | None:
-        async with self._direct():
-            try:
-                return await self._load_state()
-            except (ValidationError, ValueError) as exc:
-                raise RoomError(f"stored state does not match the state schema: {exc}") from None
+            self._raise_outcome(outcome)
 
     async def get_connections(self, tag: str | None) -> list[ConnectionInfo[BaseModel]]:
         async with self._direct():
@@ -424,81 +370,46 @@ class Instance:
         With `consume`, the stored alarm is removed by the run's own commit
         (unless the run schedules another), so an alarm whose run fails or
         never finishes stays stored and fires again: at-least-once."""
-        async with self._direct() if direct else self.lock:
-            self._hydrate()
-            await self._store_identity()
-            handler = self.handlers.on_alarm
-            if handler is None:
-                if consume:
-                    await self.host.commit({}, (), AlarmChange(None))
-                return True
-            failure = (
-                SystemFailure(f"alarm retry {retry_count} after a failure", retry_count) if retry_count > 0 else None
-            )
-            outcome = await self._execute(handler, (RoomCtx(self, None, failure),), consumes_alarm=consume)
-            await self._flush_closes()
-            if direct:
-                _raise_outcome(outcome)
-            if isinstance(outcome, Failure):
-                self._report("on_alarm", outcome)
-                return False
-            return True
-
-    @asynccontextmanager
-    async def _direct(self) -> AsyncIterator[None]:
-        """Hold the instance for a direct-API call. A call from one of this
-        instance's own handler runs (directly or through siblings) would wait
-        for itself forever: it fails at once with a RoomError instead."""
-        if id(self) in _RUNNING.get():
-            raise RoomError(
-                f"room {self.room.name}/{self.id} called itself through the client while one of its handlers "
-                "runs; use ctx (recall, save, broadcast, connections) inside a handler instead"
-            )
-        async with self.lock:
-            yield
+        return await self._fire_alarm(
+            self.handlers.on_alarm,
+            lambda failure: RoomCtx(self, None, failure),
+            retry_count,
+            direct=direct,
+            consume=consume,
+        )
 
     # -- running handlers ------------------------------------------------------------------
 
-    async def _execute(
-        self, channel: Handler[Any], args: tuple[Any, ...], *, consumes_alarm: bool = False
-    ) -> Success[object] | Failure[object]:
-        """Run a handler (and its on_error) as one atomic run: its storage
-        writes, alarm change and connection states are committed together,
-        and only then are its frames and closes released. A run that fails,
-        or whose commit fails, leaves no trace: nothing stored, nothing sent."""
-        run = _Run(consumes_alarm)
-        self._run = run
-        running = _RUNNING.set(_RUNNING.get() | {id(self)})
-        try:
-            outcome = await self._run_handler(channel.handler, args)
-            if isinstance(outcome, Failure) and not _is_purge(outcome.cause):
-                if channel.on_error is not None:
-                    # The failed handler's writes and output are dropped: on_error
-                    # starts from the stored state, and only its own run commits.
-                    run.discard()
-                    err = _error_of(outcome.cause)
-                    outcome = await self._run_handler(channel.on_error, (args[0], err))
-            if isinstance(outcome, Failure) and _is_purge(outcome.cause):
-                # Purge deletes everything; what the run sent before it still goes out.
-                run.discard_writes()
-                await self._do_purge()
-                outcome = Success(None)
-            elif isinstance(outcome, Success):
-                try:
-                    await self.host.commit(run.puts, run.deletes, run.alarm_change())
-                    if STATE_KEY in run.puts:
-                        self._stored_state = run.puts[STATE_KEY]
-                    elif STATE_KEY in run.deletes:
-                        self._stored_state = None
-                except Exception as exc:
-                    outcome = Failure(Fail(RoomExecutionError(f"the run's writes could not be committed: {exc}", exc)))
-            if isinstance(outcome, Failure):
-                run.discard()
-        finally:
-            _RUNNING.reset(running)
-            self._run = None
+    def _new_run(self, consumes_alarm: bool) -> _Run:
+        return _Run(consumes_alarm)
+
+    def _released(self, run: _Run) -> None:
         self._release(run.out)
-        return outcome
+
+    def _error(self, message: str) -> RoomError:
+        return RoomError(message)
+
+    def _execution_error(self, message: str, cause: BaseException | None) -> TaggedError:
+        return RoomExecutionError(message, cause)
+
+    def _passes_through(self, err: object) -> bool:
+        return isinstance(err, RoomError | RoomValidationError | RoomExecutionError)
+
+    def _wrap(self, eff: HandlerResult) -> HandlerResult:
+        return self.handlers.wrap(eff)
+
+    async def _base_services(self) -> Success[Mapping[type, object]] | Failure[object]:
+        return await self.engine.handler_services()
+
+    async def _prepare(self) -> None:
+        self._hydrate()
+        await self._store_identity()
+
+    async def _settle(self) -> None:
+        await self._flush_closes()
+
+    def _self_call_hint(self) -> str:
+        return "use ctx (recall, save, broadcast, connections) inside a handler instead"
 
     def _release(self, out: list[tuple[Sequence[HostSocket], str] | _Close]) -> None:
         """Send a committed run's frames and closes, in the order the run made them.
@@ -527,40 +438,6 @@ class Instance:
                 if target is not None:
                     self._pending_closes.append(target)
 
-    def _report(self, channel: str, outcome: Success[object] | Failure[object]) -> None:
-        """Log a failed run: room, id, channel, the error's type and message, and the whole cause."""
-        if isinstance(outcome, Failure):
-            log.error(
-                "room %s/%s: %s failed: %s\n%s",
-                self.room.name,
-                self.id,
-                channel,
-                _summary(outcome.cause),
-                outcome.cause.pretty(),
-            )
-
-    async def _run_handler(
-        self, fn: Callable[..., HandlerResult], args: tuple[Any, ...]
-    ) -> Success[object] | Failure[object]:
-        try:
-            eff = self.handlers.wrap(fn(*args))
-        except Exception as exc:
-            return Failure(Die(exc))
-        if not isinstance(eff, Effect):
-            return Failure(Die(TypeError(f"a handler must return an Effect, got {type(eff).__name__}")))
-        services = self._services
-        if services is None:
-            built = await self.engine.handler_services()
-            if isinstance(built, Failure):
-                return built
-            services = self._services = {
-                **built.value,
-                Storage: InstanceStorage(self),
-                Alarm: InstanceAlarm(self),
-            }
-        result: Success[object] | Failure[object] = await run_loop(eff, services)
-        return result
-
     async def _decode_error(self, conn: AnyConnection, raw: str, exc: Exception) -> None:
         fn = self.handlers.on_decode_error
         if fn is None:
@@ -582,93 +459,6 @@ class Instance:
             pending, self._pending_closes = self._pending_closes, []
             for conn in pending:
                 await self._finish_close(conn)
-
-    async def _store_identity(self) -> None:
-        if self._identity_stored:
-            return
-        self._identity_stored = True
-        if await self.host.load(IDENTITY_KEY) is None:
-            identity = json.dumps({"room": self.room.name, "id": self.id})
-            await self.host.commit({IDENTITY_KEY: identity}, (), None)
-
-    async def _load_state(self) -> BaseModel | None:
-        run = self._run
-        if run is not None:
-            if STATE_KEY in run.puts:
-                return self.room.state.model_validate_json(run.puts[STATE_KEY])
-            if STATE_KEY in run.deletes:
-                return None
-        raw = self._stored_state
-        if isinstance(raw, _Unknown):
-            raw = self._stored_state = await self.host.load(STATE_KEY)
-        return None if raw is None else self.room.state.model_validate_json(raw)
-
-    async def _do_purge(self) -> None:
-        self._stored_state = _UNKNOWN
-        await self.host.delete_all()
-        await self.host.commit({}, (), AlarmChange(None))
-        self._identity_stored = False
-
-    # -- ctx operations (as effects) --------------------------------------------------------
-
-    def recall(self) -> Effect[Any, RoomError]:
-        async def run(_: Mapping[type, object]) -> Success[Any] | Failure[RoomError]:
-            try:
-                return Success(await self._load_state())
-            except (ValidationError, ValueError) as exc:
-                return Failure(Fail(RoomError(f"stored state does not match the state schema: {exc}")))
-
-        return _Async(run)
-
-    def save(self, state: BaseModel) -> Effect[None, RoomError]:
-        def run() -> Effect[None, RoomError]:
-            try:
-                model = _validate_model(self.room.state, state, RoomError, "state")
-            except RoomError as exc:
-                return _Fail(Fail(exc))
-            self._write(STATE_KEY, model.model_dump_json(by_alias=True))
-            return _Succeed(None)
-
-        return suspend(run)
-
-    def update(self, f: Callable[[Any], Any]) -> Effect[None, RoomError]:
-        return self.recall().flat_map(lambda s: _Succeed(None) if s is None else self.save(f(s)))
-
-    def load_key(self, key: str) -> Effect[str | None]:
-        """A stored value as this run sees it (its own writes included)."""
-
-        async def run(_: Mapping[type, object]) -> Success[str | None]:
-            pending = self._run
-            if pending is not None:
-                if key in pending.puts:
-                    return Success(pending.puts[key])
-                if key in pending.deletes:
-                    return Success(None)
-            return Success(await self.host.load(key))
-
-        return _Async(run)
-
-    def write_key(self, key: str, value: str | None) -> Effect[None]:
-        """Write (or, with None, delete) a key in this run's transaction."""
-
-        def run() -> None:
-            pending = self._run
-            if pending is None:
-                raise RuntimeError("room storage can only be written while a handler runs")
-            if value is None:
-                pending.puts.pop(key, None)
-                pending.deletes.add(key)
-            else:
-                self._write(key, value)
-
-        return _Sync(run)
-
-    def _write(self, key: str, value: str) -> None:
-        run = self._run
-        if run is None:
-            raise RuntimeError("room storage can only be written while a handler runs")
-        run.puts[key] = value
-        run.deletes.discard(key)
 
     def send_to(self, conn: Connection[Any, Any], msg: TaggedStruct) -> Effect[None, SendError]:
         def run() -> Effect[None, SendError]:
@@ -763,50 +553,6 @@ class Instance:
             return None
         return BroadcastError([SendError(targets[i].id, f"send failed: {exc}") for i, exc in failed], delivered)
 
-    def schedule_in(self, duration: DurationInput) -> Effect[None, RoomError]:
-        try:
-            millis = Duration.decode(duration).millis
-        except ValueError as exc:
-            return _Fail(Fail(RoomError(str(exc))))
-        return self._alarm_op(lambda: self._set_alarm(self.host.now_ms() + millis))
-
-    def schedule_at(self, when: datetime | float) -> Effect[None, RoomError]:
-        at = when.timestamp() * 1_000.0 if isinstance(when, datetime) else float(when)
-        return self._alarm_op(lambda: self._set_alarm(at))
-
-    def cancel_schedule(self) -> Effect[None, RoomError]:
-        return self._alarm_op(lambda: self._set_alarm(None))
-
-    def next_alarm(self) -> Effect[float | None, RoomError]:
-        return self._alarm_op(self._get_alarm)
-
-    async def _set_alarm(self, at: float | None) -> None:
-        """Inside a run the alarm is part of its transaction; outside, immediate."""
-        run = self._run
-        if run is not None:
-            run.alarm, run.alarm_changed = at, True
-        else:
-            await self.host.commit({}, (), AlarmChange(at))
-
-    async def _get_alarm(self) -> float | None:
-        run = self._run
-        if run is not None and run.alarm_changed:
-            return run.alarm
-        return await self.host.get_alarm()
-
-    def _alarm_op(self, op: Callable[[], Awaitable[Any]]) -> Effect[Any, RoomError]:
-        async def run(_: Mapping[type, object]) -> Success[Any] | Failure[RoomError]:
-            try:
-                return Success(await op())
-            except Exception as exc:
-                return Failure(Fail(RoomError(f"alarm operation failed: {exc}")))
-
-        return _Async(run)
-
-    def purge(self) -> Effect[Never, PurgeSignal]:
-        return _Fail(Fail(PurgeSignal()))
-
-
 class InstanceBackend(ABC):
     """The direct API for a host whose instances run in this process; the
     host adds `fire_alarm` (it owns the alarm) and `upgrade`."""
@@ -853,12 +599,8 @@ def _check_tags(conn_id: str, tags: Sequence[str]) -> tuple[str, ...]:
 
 
 def _validate_model(model: type[BaseModel], value: object, error: type[TaggedError], label: str) -> BaseModel:
-    if type(value) is model:
-        assert isinstance(value, BaseModel)
-        return value
     try:
-        data = value.model_dump() if isinstance(value, BaseModel) else value
-        return model.model_validate(data)
+        return validate_model(model, value)
     except ValidationError as exc:
         raise error(f"{label} does not match {model.__name__}: {exc}") from None
 
@@ -880,45 +622,6 @@ def _may_echo(code: int) -> bool:
     return code not in (1005, 1006, 1015) and 1000 <= code <= 4999
 
 
-def _is_purge(cause: Cause[object]) -> bool:
-    return isinstance(cause, Fail) and isinstance(cause.error, PurgeSignal)
-
-
-def _error_of(cause: Cause[object]) -> object:
-    failures = cause.failures()
-    if failures:
-        return failures[0]
-    return cause.squash()
-
-
-def _summary(cause: Cause[object]) -> str:
-    """`Type: message` of the cause's first error (or defect), or `interrupted`."""
-    failures = cause.failures()
-    if failures:
-        err = failures[0]
-        return f"{type(err).__name__}: {err}"
-    defects = cause.defects()
-    if defects:
-        return f"{type(defects[0]).__name__}: {defects[0]}"
-    return "interrupted"
-
-
 def _error_class(cause: Cause[object]) -> str:
     """The class name of the cause's first error or defect: what a client may be told."""
-    return _summary(cause).partition(":")[0]
-
-
-def _raise_outcome(outcome: Success[object] | Failure[object]) -> None:
-    if isinstance(outcome, Success):
-        return
-    cause = outcome.cause
-    failures = cause.failures()
-    if failures:
-        err = failures[0]
-        if isinstance(err, RoomError | RoomValidationError | RoomExecutionError):
-            raise err
-        raise RoomExecutionError(f"handler failed with {err!r}", err if isinstance(err, BaseException) else None)
-    if cause.is_interrupted_only():
-        raise RoomExecutionError("handler was interrupted")
-    defect = cause.squash()
-    raise RoomExecutionError(f"handler raised {defect!r}", defect)
+    return summary(cause).partition(":")[0]

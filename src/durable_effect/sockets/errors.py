@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import field
 
 from durable_effect.effect import TaggedError
+from durable_effect.platform.instance import PurgeSignal, SystemFailure
 
 __all__ = [
     "AttachmentTooLargeError",
@@ -73,14 +74,3 @@ class RoomNotFoundError(TaggedError):
     """No room with this name is registered."""
 
     name: str
-
-
-class PurgeSignal(TaggedError):
-    """Control flow of `ctx.purge()`: storage and alarm are deleted, the handler exits."""
-
-
-class SystemFailure(TaggedError):
-    """Set on `ctx.system_failure` when an alarm runs again after a failure."""
-
-    message: str
-    retry_count: int = 0

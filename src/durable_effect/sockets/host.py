@@ -7,9 +7,10 @@ same contract suite runs against the in-memory, Cloudflare and server hosts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
+
+from durable_effect.platform.instance import AlarmChange, StoreHost
 
 __all__ = ["AlarmChange", "HostSocket", "InstanceHost", "send_each"]
 
@@ -40,33 +41,8 @@ class HostSocket(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class AlarmChange:
-    """A run's change to the alarm: a new time in epoch ms, or None (deleted)."""
-
-    at_ms: float | None
-
-
-class InstanceHost(Protocol):
+class InstanceHost(StoreHost, Protocol):
     """Storage, alarm, clock and sockets of one (room, id) instance."""
-
-    async def load(self, key: str) -> str | None:
-        """The stored value of `key`, or None."""
-        ...
-
-    async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
-        """Write one run's changes, with its alarm change (None: unchanged), as
-        one transaction: all durable when this returns, or none if it raises.
-        The engine sends the run's frames only after this returns."""
-        ...
-
-    async def delete_all(self) -> None:
-        """Delete every stored key of the instance (not the alarm)."""
-        ...
-
-    async def get_alarm(self) -> float | None:
-        """The scheduled alarm time in epoch ms, or None."""
-        ...
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         """Send one frame to every socket that is open (a broadcast).

@@ -10,7 +10,7 @@ a Durable Object that hibernated.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Never, TypeVar, cast, overload
 
@@ -18,17 +18,11 @@ from pydantic import BaseModel
 
 from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
 from durable_effect.effect.clock import Clock
+from durable_effect.platform.memory import START_MS, MemoryStore, fire_due_alarms
 from durable_effect.sockets.api import RoomHandle, SocketClientService, UpgradeOpts, _call
-from durable_effect.sockets.engine import (
-    ALARM_MAX_RETRIES,
-    Engine,
-    EngineOptions,
-    Instance,
-    InstanceBackend,
-    alarm_backoff_ms,
-)
+from durable_effect.sockets.engine import Engine, EngineOptions, Instance, InstanceBackend
 from durable_effect.sockets.errors import RoomNotFoundError, UpgradeError
-from durable_effect.sockets.host import AlarmChange, HostSocket
+from durable_effect.sockets.host import HostSocket
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
@@ -38,11 +32,13 @@ C = TypeVar("C", bound=BaseModel)
 Ev = TypeVar("Ev", bound=TaggedStruct)
 B = TypeVar("B", bound=TaggedStruct)
 
-__all__ = ["InMemorySocketRuntime", "TestConnection", "UpgradeResponse", "make_in_memory_socket_runtime"]
-
-START_MS = 1_700_000_000_000.0
-"""The test clock's start: a fixed, realistic epoch time."""
-
+__all__ = [
+    "START_MS",
+    "InMemorySocketRuntime",
+    "TestConnection",
+    "UpgradeResponse",
+    "make_in_memory_socket_runtime",
+]
 
 class MemorySocket:
     """A socket whose peer is a `TestConnection`."""
@@ -81,34 +77,12 @@ class MemorySocket:
         self._attachment = data
 
 
-class MemoryInstanceHost:
+class MemoryInstanceHost(MemoryStore):
     """Storage, alarm and sockets of one instance, in memory."""
 
     def __init__(self, clock: TestClock) -> None:
-        self.clock = clock
-        self.storage: dict[str, str] = {}
-        self.alarm: float | None = None
-        self.retries = 0
+        super().__init__(clock)
         self.socket_list: list[MemorySocket] = []
-        self.fail_commits = False  # make every commit raise (to test failed commits)
-
-    async def load(self, key: str) -> str | None:
-        return self.storage.get(key)
-
-    async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
-        if self.fail_commits:
-            raise OSError("simulated commit failure")
-        for key in deletes:
-            self.storage.pop(key, None)
-        self.storage.update(puts)
-        if alarm is not None:
-            self.alarm = alarm.at_ms
-
-    async def delete_all(self) -> None:
-        self.storage.clear()
-
-    async def get_alarm(self) -> float | None:
-        return self.alarm
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         delivered = 0
@@ -121,9 +95,6 @@ class MemoryInstanceHost:
                     socket.frames.append(frame)
                     delivered += 1
         return delivered, failed
-
-    def now_ms(self) -> float:
-        return self.clock.now_ms()
 
     def sockets(self) -> Sequence[MemorySocket]:
         self.socket_list = [s for s in self.socket_list if s.open]
@@ -299,32 +270,10 @@ class InMemorySocketRuntime(InstanceBackend):
         millis = Duration.decode(duration).millis
 
         async def run() -> int:
-            target = self.clock.now_ms() + millis
-            fired = 0
-            while True:
-                due = [
-                    (host.alarm, key)
-                    for key, host in self._hosts.items()
-                    if host.alarm is not None and host.alarm <= target
-                ]
-                if not due:
-                    break
-                at, key = min(due)
-                host = self._hosts[key]
-                self.clock.set_time(at)
-                # The alarm stays stored until its run commits (at-least-once).
-                ok = await self.instance(*key).fire_alarm(host.retries, consume=True)
-                fired += 1
-                if ok:
-                    host.retries = 0
-                elif host.retries < ALARM_MAX_RETRIES:
-                    host.retries += 1
-                    host.alarm = self.clock.now_ms() + alarm_backoff_ms(host.retries)
-                else:
-                    host.alarm = None
-                    host.retries = 0
-            self.clock.set_time(target)
-            return fired
+            async def fire(key: tuple[str, str], retries: int) -> bool:
+                return await self.instance(*key).fire_alarm(retries, consume=True)
+
+            return await fire_due_alarms(self.clock, self.clock.now_ms() + millis, self._hosts, fire)
 
         return cast(Effect[int], _call(run))
 

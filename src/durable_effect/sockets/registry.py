@@ -8,7 +8,8 @@ from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from pydantic import BaseModel
 
-from durable_effect.effect import Effect, Layer, provide
+from durable_effect.effect import Layer, provide
+from durable_effect.platform.instance import Handler, HandlerResult, channel
 from durable_effect.sockets.ctx import RoomCtx
 from durable_effect.sockets.errors import RoomNotFoundError
 from durable_effect.sockets.room import WebSocketRoom
@@ -22,22 +23,6 @@ Ctx = TypeVar("Ctx")
 T = TypeVar("T")
 
 __all__ = ["Handler", "RoomHandlers", "SocketConfig", "SocketRegistry", "with_services"]
-
-HandlerResult: TypeAlias = Effect[object, object, object]
-"""What a handler returns: any effect; its value is ignored."""
-
-
-@dataclass(frozen=True, slots=True)
-class Handler(Generic[T]):
-    """A handler with its own error handler: `Handler(handler=f, on_error=g)`.
-
-    `on_error(ctx, err)` receives the handler's typed error (or the defect);
-    `PurgeSignal` never reaches it.
-    """
-
-    handler: T
-    on_error: Callable[..., HandlerResult] | None = None
-
 
 ConnectFn: TypeAlias = Callable[[RoomCtx[S, C, Ev, B]], HandlerResult]
 EventFn: TypeAlias = Callable[[RoomCtx[S, C, Ev, B], Ev], HandlerResult]
@@ -59,12 +44,6 @@ class RoomHandlers(Generic[S, C, Ev, B]):
     def wrap(self, eff: HandlerResult) -> HandlerResult:
         """Apply `with_services` layers to a handler's effect."""
         return eff if self.services is None else eff.pipe(provide(self.services))
-
-
-def _channel(fn: T | Handler[T] | None) -> Handler[T] | None:
-    if fn is None or isinstance(fn, Handler):
-        return fn
-    return Handler(fn)
 
 
 class RoomBuilder(Generic[S, C, Ev, B]):
@@ -155,10 +134,10 @@ class SocketRegistry:
         self._lookup(room)
         return RoomHandlers(
             room,
-            on_connect=_channel(on_connect),
-            on_event=_channel(on_event),
-            on_close=_channel(on_close),
-            on_alarm=_channel(on_alarm),
+            on_connect=channel(on_connect),
+            on_event=channel(on_event),
+            on_close=channel(on_close),
+            on_alarm=channel(on_alarm),
             on_decode_error=on_decode_error,
         )
 
