@@ -1,0 +1,76 @@
+"""The task contract suite runs on whatever runtime `make_runtime` gives.
+
+Every host runs it: the in-memory runtime (on asyncio and trio), the
+self-hosted server, and the Cloudflare Durable Object adapter on a fake of
+the Workers runtime. Another host joins the suite by adding its factory to
+`FACTORIES`: the same tests, the same tasks, the same assertions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import pytest
+
+from durable_effect.effect import Layer
+from durable_effect.task import InMemoryTaskRuntime, TaskConfig, make_in_memory_task_runtime
+
+
+class TaskRuntimeFactory(Protocol):
+    """Make a task runtime for `config`, with optional runtime services.
+
+    Every runtime offers the in-memory runtime's test API (`task`, `advance`,
+    `tick`, `clock`, `hibernate`, `inject_system_failure`), so it is typed as one.
+    """
+
+    def __call__(self, config: TaskConfig, *, services: Layer[Any, Any, Any] | None = None) -> InMemoryTaskRuntime: ...
+
+
+Cleanup = list[Callable[[], Any]]
+"""Async closers of the runtimes a test made, run when it ends."""
+
+
+def in_memory(cleanup: Cleanup) -> TaskRuntimeFactory:
+    def make(config: TaskConfig, *, services: Layer[Any, Any, Any] | None = None) -> InMemoryTaskRuntime:
+        return make_in_memory_task_runtime(config, services=services)
+
+    return make
+
+
+FACTORIES: dict[str, Callable[[Cleanup], TaskRuntimeFactory]] = {
+    "memory": in_memory,
+}
+BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"]}
+
+CASES = [(host, backend) for host in sorted(FACTORIES) for backend in BACKENDS.get(host, ["asyncio"])]
+
+
+@pytest.fixture(params=CASES, ids=[f"{host}-{backend}" for host, backend in CASES])
+def host_case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    host, backend = request.param
+    return str(host), str(backend)
+
+
+@pytest.fixture
+def anyio_backend(host_case: tuple[str, str]) -> str:
+    return host_case[1]
+
+
+@asynccontextmanager
+async def runtimes(host: str) -> AsyncIterator[TaskRuntimeFactory]:
+    """A factory of `host` runtimes, every one of them closed on exit."""
+    cleanup: Cleanup = []
+    try:
+        yield FACTORIES[host](cleanup)
+    finally:
+        for close in reversed(cleanup):
+            await close()
+
+
+@pytest.fixture
+async def make_runtime(host_case: tuple[str, str]) -> AsyncIterator[TaskRuntimeFactory]:
+    """The task runtime factory under test (one parameter per host and backend)."""
+    async with runtimes(host_case[0]) as factory:
+        yield factory
