@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pytest
 
 from durable_effect.effect import Layer
 from durable_effect.task import InMemoryTaskRuntime, TaskConfig, make_in_memory_task_runtime
+
+from .server_runtime import ServerTaskTestRuntime
 
 
 class TaskRuntimeFactory(Protocol):
@@ -39,10 +41,20 @@ def in_memory(cleanup: Cleanup) -> TaskRuntimeFactory:
     return make
 
 
+def server(cleanup: Cleanup) -> TaskRuntimeFactory:
+    def make(config: TaskConfig, *, services: Layer[Any, Any, Any] | None = None) -> InMemoryTaskRuntime:
+        rt = ServerTaskTestRuntime(config, services=services)
+        cleanup.append(rt.aclose)
+        return cast(InMemoryTaskRuntime, rt)  # the same test API over the server's storage and scheduler
+
+    return make
+
+
 FACTORIES: dict[str, Callable[[Cleanup], TaskRuntimeFactory]] = {
     "memory": in_memory,
+    "server": server,
 }
-BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"]}
+BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"], "server": ["asyncio"]}
 
 CASES = [(host, backend) for host in sorted(FACTORIES) for backend in BACKENDS.get(host, ["asyncio"])]
 

@@ -257,6 +257,10 @@ class InstanceCore(ABC, Generic[E, R]):
     async def _base_services(self) -> Success[Mapping[type, object]] | Failure[object]:
         """The services every handler of the package runs with."""
 
+    @abstractmethod
+    async def fire_alarm(self, retry_count: int = 0, *, direct: bool = False, consume: bool = False) -> bool:
+        """Run the instance's alarm channel (see `_fire_alarm`); True on success."""
+
     async def _prepare(self) -> None:
         """Before a run of an entry point: the instance's identity is stored."""
         await self._store_identity()

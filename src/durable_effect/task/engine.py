@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
@@ -49,12 +49,19 @@ class TaskEngine:
         client: Callable[[], TaskClientService],
         services: Mapping[type, object] | None = None,
         layer: Layer[object, object, object] | None = None,
+        shared: Callable[[], Awaitable[Success[Mapping[type, object]] | Failure[object]]] | None = None,
     ) -> None:
+        """`shared` gives the services of a room engine in the same process
+        (its runtime layer built once for both); otherwise `services` and
+        `layer` make the tasks' own."""
         self.config = config
         self._services = RuntimeServices(services, layer)
+        self._shared = shared
         self._client = client
 
     async def handler_services(self) -> Success[Mapping[type, object]] | Failure[object]:
+        if self._shared is not None:
+            return await self._shared()
         return await self._services.get()
 
     def client(self) -> TaskClientService:

@@ -61,6 +61,9 @@ from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, Serve
 if TYPE_CHECKING:
     from socket import socket as RawSocket
 
+    from durable_effect.task.registry import TaskConfig
+    from durable_effect.task.server import ServerTasks
+
 __all__ = ["Refuse", "SocketServer", "UpgradeRequest", "make_socket_server"]
 
 log = logging.getLogger("durable_effect.server")
@@ -121,6 +124,7 @@ class SocketServer(InstanceBackend):
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
         clock: Clock | None = None,
         transport: Transport = "native",
+        tasks: TaskConfig | None = None,
     ) -> None:
         self.config = config
         self.transport: Transport = transport
@@ -132,6 +136,7 @@ class SocketServer(InstanceBackend):
         self.max_buffered_bytes = max_buffered_bytes
         self._client = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self._client}
+        self.tasks = None if tasks is None else _serve_tasks(tasks, self, base)  # stored under `task:<name>`
         self.engine = Engine(config, client=lambda: self._client, services=base, options=options, layer=services)
         self._hosts: dict[tuple[str, str], ServerInstanceHost] = {}
         self._instances: dict[tuple[str, str], Instance] = {}
@@ -296,7 +301,7 @@ class SocketServer(InstanceBackend):
         room, id = alarm.room, alarm.id
         retries = alarm.retries + 1 if alarm.started else alarm.retries
         try:
-            instance = self.instance(room, id)
+            instance = (self.tasks and self.tasks.alarm_target(room, id)) or self.instance(room, id)
         except RoomNotFoundError:
             log.warning("alarm for unknown room %r dropped", room)
             await retry_busy(lambda: self.storage.delete_alarm(room, id))
@@ -349,6 +354,8 @@ class SocketServer(InstanceBackend):
             return
         if len(parts) == 4 and parts[0] == "api":
             await self._api(scope, receive, send, parts[1], parts[2], parts[3])
+        elif len(parts) == 4 and parts[0] == "task" and self.tasks is not None:
+            await self.tasks.api(scope, receive, send, parts[1], parts[2], parts[3])
         elif scope["method"] in ("GET", "HEAD") and self.static_dir is not None:
             await self._static(send, path)
         else:
@@ -530,6 +537,16 @@ class SocketServer(InstanceBackend):
 make_socket_server = SocketServer
 """`make_socket_server(config, *, storage=..., upgrade_options=..., ...)`: an
 ASGI app serving `config`'s rooms (in-memory storage unless given)."""
+
+
+def _serve_tasks(config: TaskConfig, server: SocketServer, services: dict[type, object]) -> ServerTasks:
+    """The server's tasks; their client joins the services every handler gets."""
+    from durable_effect.task.client import TaskClientService
+    from durable_effect.task.server import ServerTasks
+
+    tasks = ServerTasks(config, server)
+    services[TaskClientService] = tasks.client
+    return tasks
 
 
 # -- HTTP helpers --------------------------------------------------------------------------
