@@ -1,6 +1,7 @@
 """The reminders story: a room schedules reminders through a task, and the
 task's alarm broadcasts them into the room. Told on the in-memory host, then
-over the real server (WebSockets, HTTP, SQLite, the alarm scheduler)."""
+over the real server (WebSockets, HTTP, SQLite, the alarm scheduler), and
+on the Cloudflare Durable Object adapter over the fake Workers runtime."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ import anyio
 import pytest
 from websockets.asyncio.client import connect
 
-from durable_effect.effect import Layer, TestClock, run_promise
+from durable_effect.effect import Clock, Layer, TestClock, run_promise
 from durable_effect.platform.memory import START_MS
 from durable_effect.sockets import ConnectionInit, UpgradeOpts, make_in_memory_socket_runtime
+from durable_effect.sockets.cloudflare.client import NamespaceBackend
+from durable_effect.sockets.cloudflare.fake import (
+    FakeCloudflare,
+    FakeRequest,
+    FakeResponse,
+    FakeWebSocket,
+    install_fake_modules,
+    uninstall_fake_modules,
+)
 from durable_effect.sockets.server import SQLiteStorage
 from durable_effect.sockets.server.native import serve_native
 from durable_effect.task import TaskClientService, make_in_memory_task_runtime
@@ -29,6 +39,7 @@ from examples.reminders.app import (
     task_config,
 )
 from examples.reminders.server import make_server
+from examples.reminders.worker import make_groups
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +96,36 @@ async def test_reminders_over_the_server(tmp_path: Path) -> None:
             with anyio.fail_after(5):
                 reminder = json.loads(await ann.recv())
             assert reminder == Reminder(text="tea").to_dict()
+
+
+async def test_reminders_on_cloudflare() -> None:
+    """Both Durable Object classes in one (fake) Worker: the room's event reaches
+    the task's Durable Object, and the task's alarm broadcasts into the room's."""
+    install_fake_modules()
+    try:
+        clock = TestClock(START_MS)
+        world = FakeCloudflare(clock)
+        rooms, tasks = make_groups(Layer.succeed(Clock, clock))
+        assert tasks.DO.__name__ == "ReminderTaskDO"
+        world.bind("ROOMS", rooms.DO)
+        world.bind("TASKS", tasks.DO)
+
+        backend = NamespaceBackend(room_config, world.env.ROOMS)
+        request = FakeRequest(f"https://worker.test/ws/reminders/{ROOM}", "GET", {"Upgrade": "websocket"})
+        response = await backend.upgrade("reminders", ROOM, request, UpgradeOpts(ConnectionInit(Member(name="ann"))))
+        assert isinstance(response, FakeResponse) and isinstance(response.webSocket, FakeWebSocket)
+        ann = response.webSocket
+        assert ann.peer is not None
+        await world.message_event(ann.peer, Remind(text="tea", in_ms=5_000).to_json())
+        await world.settle()
+        assert [json.loads(f) for f in ann.frames] == [
+            {"_tag": "Scheduled", "text": "tea", "at_ms": START_MS + 5_000, "by": "ann"}
+        ]
+        pending = await run_promise(tasks.client(world.env.TASKS).task(ReminderTask).get_state(ROOM))
+        assert pending is not None and [i.text for i in pending.items] == ["tea"]
+
+        assert await world.advance(5_000) == 1  # the task's alarm
+        assert json.loads(ann.frames[-1]) == Reminder(text="tea").to_dict()
+        assert await run_promise(tasks.client(world.env.TASKS).task(ReminderTask).get_state(ROOM)) is None
+    finally:
+        uninstall_fake_modules()

@@ -17,6 +17,7 @@ import pytest
 from durable_effect.effect import Layer
 from durable_effect.task import InMemoryTaskRuntime, TaskConfig, make_in_memory_task_runtime
 
+from .cloudflare_runtime import CloudflareTaskTestRuntime
 from .server_runtime import ServerTaskTestRuntime
 
 
@@ -50,11 +51,23 @@ def server(cleanup: Cleanup) -> TaskRuntimeFactory:
     return make
 
 
+def cloudflare(cleanup: Cleanup) -> TaskRuntimeFactory:
+    def make(config: TaskConfig, *, services: Layer[Any, Any, Any] | None = None) -> InMemoryTaskRuntime:
+        rt = CloudflareTaskTestRuntime(config, services=services)
+        cleanup.append(rt.aclose)
+        return cast(InMemoryTaskRuntime, rt)  # the same test API over the Durable Object adapter
+
+    return make
+
+
 FACTORIES: dict[str, Callable[[Cleanup], TaskRuntimeFactory]] = {
     "memory": in_memory,
     "server": server,
+    "cloudflare": cloudflare,
 }
-BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"], "server": ["asyncio"]}
+BACKENDS: dict[str, list[str]] = {"memory": ["asyncio", "trio"], "server": ["asyncio"], "cloudflare": ["asyncio"]}
+"""The in-memory suite runs on both anyio backends; the fake Durable Object
+runtime delivers each event as an asyncio task."""
 
 CASES = [(host, backend) for host in sorted(FACTORIES) for backend in BACKENDS.get(host, ["asyncio"])]
 
