@@ -17,6 +17,9 @@ MODULES = [
     "durable_effect.sockets.cloudflare.testing",
     "durable_effect.sockets.client",
     "durable_effect.platform",
+    "durable_effect.task",
+    "durable_effect.task.testing",
+    "durable_effect.task.cloudflare",
 ]
 
 
