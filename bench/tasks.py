@@ -110,7 +110,7 @@ async def _rows() -> list[tuple[str, float, float]]:
 
 
 def _report(rows: list[tuple[str, float, float]]) -> list[str]:
-    cells = [
+    cells: list[tuple[str, ...]] = [
         (
             case,
             f"{1 / ours:,.0f} events/s ({_fmt_time(ours, 'event')})",
