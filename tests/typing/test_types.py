@@ -24,6 +24,7 @@ PLANTED = "planted_mistakes.py"
 GAPS = "known_gaps.py"
 PLUGIN = "plugin_usage.py"
 ROOMS = "rooms_mistakes.py"
+TASKS = "task_mistakes.py"
 
 # `path:line: error: message  [code]` as printed with --no-pretty --hide-error-context.
 _REPORT = re.compile(
@@ -46,7 +47,7 @@ class Report:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Report]]:
     """mypy's reports for each file of this folder, by file name."""
     # Our own config, not the project's: no plugin, nothing excluded.
-    by_file = run_mypy(tmp_path_factory, "", (GOOD, PLANTED, GAPS, ROOMS))
+    by_file = run_mypy(tmp_path_factory, "", (GOOD, PLANTED, GAPS, ROOMS, TASKS))
     # The plugin file is checked with the plugin on.
     by_file.update(run_mypy(tmp_path_factory, "plugins = durable_effect.mypy\n", (PLUGIN,)))
     return by_file
@@ -116,7 +117,7 @@ def test_reveals_the_promised_types(reports: dict[str, list[Report]], name: str)
     assert mismatches == []
 
 
-@pytest.mark.parametrize("name", [PLANTED, GAPS, PLUGIN, ROOMS])
+@pytest.mark.parametrize("name", [PLANTED, GAPS, PLUGIN, ROOMS, TASKS])
 def test_errors_exactly_where_marked(reports: dict[str, list[Report]], name: str) -> None:
     marked = {number: set(codes.split(", ")) for number, codes in marks(name, _ERROR_MARK).items()}
     assert len(marked) >= (12 if name == PLANTED else 1)
