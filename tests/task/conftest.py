@@ -16,6 +16,7 @@ import pytest
 
 from durable_effect.effect import Layer
 from durable_effect.task import InMemoryTaskRuntime, TaskConfig, make_in_memory_task_runtime
+from durable_effect.task.testing import task_runtime  # noqa: F401  (the fixture, for the in-memory-only tests)
 
 from .cloudflare_runtime import CloudflareTaskTestRuntime
 from .server_runtime import ServerTaskTestRuntime
