@@ -17,6 +17,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[NodeHarness]:
             (ROOT / "examples", "examples"),
             (HERE / "in_memory_story.py", "in_memory_story.py"),
             (HERE / "worker_app.py", "worker_app.py"),
+            (HERE / "reminders_app.py", "reminders_app.py"),
             (ROOT / "examples" / "cloudflare-chat" / "src", "cloudflare-chat"),
             (ROOT / "tests" / "__init__.py", "tests/__init__.py"),
             (ROOT / "tests" / "sockets" / "__init__.py", "tests/sockets/__init__.py"),
