@@ -59,6 +59,7 @@ __all__ = [
     "SystemFailure",
     "Tx",
     "alarm_backoff_ms",
+    "direct_call",
     "validate_model",
 ]
 
@@ -594,6 +595,21 @@ class InstanceAlarm(Alarm):
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def direct_call(run: Callable[[], Awaitable[T]], host_error: Callable[[str], TaggedError]) -> Effect[T, Any]:
+    """A direct-API call as an effect: its typed errors in the error channel, and a
+    host's `OSError`/`RuntimeError` as `host_error` (`RoomError`, `TaskError`)."""
+
+    async def go(_: Mapping[type, object]) -> Success[T] | Failure[Any]:
+        try:
+            return Success(await run())
+        except TaggedError as err:
+            return Failure(Fail(err))
+        except (OSError, RuntimeError) as exc:
+            return Failure(Fail(host_error(f"host failure: {exc}")))
+
+    return _Async(go)
 
 
 def validate_model(model: type[BaseModel], value: object) -> BaseModel:

@@ -13,8 +13,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
-from durable_effect.effect import Effect, Fail, Failure, Service, Success, TaggedError
-from durable_effect.effect._core import _Async
+from durable_effect.effect import Effect, Service
+from durable_effect.platform.instance import direct_call
 from durable_effect.sockets.connection import ConnectionInfo
 from durable_effect.sockets.errors import (
     BroadcastError,
@@ -83,15 +83,7 @@ class RoomBackend(Protocol):
 
 
 def _call(run: Callable[[], Awaitable[T]]) -> Effect[T, Any]:
-    async def go(_: Mapping[type, object]) -> Success[T] | Failure[Any]:
-        try:
-            return Success(await run())
-        except TaggedError as err:
-            return Failure(Fail(err))
-        except (OSError, RuntimeError) as exc:
-            return Failure(Fail(RoomError(f"host failure: {exc}")))
-
-    return _Async(go)
+    return direct_call(run, RoomError)
 
 
 class RoomHandle(Generic[S, C, Ev, B]):

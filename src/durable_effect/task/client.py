@@ -8,13 +8,13 @@ the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
-from durable_effect.effect import Effect, Fail, Failure, Service, Success, TaggedError
-from durable_effect.effect._core import _Async
+from durable_effect.effect import Effect, Service
+from durable_effect.platform.instance import direct_call
 from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.task.errors import TaskError, TaskExecutionError, TaskNotFoundError, TaskValidationError
 from durable_effect.task.task import Task
@@ -38,15 +38,7 @@ class TaskBackend(Protocol):
 
 
 def _call(run: Callable[[], Awaitable[T]]) -> Effect[T, Any]:
-    async def go(_: Mapping[type, object]) -> Success[T] | Failure[Any]:
-        try:
-            return Success(await run())
-        except TaggedError as err:
-            return Failure(Fail(err))
-        except (OSError, RuntimeError) as exc:
-            return Failure(Fail(TaskError(f"host failure: {exc}")))
-
-    return _Async(go)
+    return direct_call(run, TaskError)
 
 
 class TaskHandle(Generic[S, Ev]):

@@ -25,7 +25,7 @@ from durable_effect.effect import Layer, TaggedError, service
 from durable_effect.platform import CloudflareEnv
 from durable_effect.platform.instance import IDENTITY_KEY
 from durable_effect.sockets.cloudflare import _ffi
-from durable_effect.sockets.cloudflare.client import instance_name
+from durable_effect.sockets.cloudflare.client import call_op, instance_name
 from durable_effect.sockets.cloudflare.host import DurableObjectHost
 from durable_effect.sockets.cloudflare.protocol import _decode_cause, _encode_cause, op_url, parse_op_url
 from durable_effect.sockets.cloudflare.types import DurableObjectNamespace, DurableObjectState, DurableObjectStub
@@ -104,19 +104,9 @@ class NamespaceTaskBackend:
     async def call(self, task: str, id: str, op: str, args: dict[str, object] | None = None) -> object:
         """Run `op` on the instance's Durable Object; its result, or its error raised typed."""
         self.config.task(task)
-        body = json.dumps(args or {}, separators=(",", ":"))
-        try:
-            response = await self.stub(task, id).fetch(op_url(task, id, op), method="POST", body=body)
-            status = int(response.status)
-            text = await response.text()
-        except Exception as exc:  # the platform threw (overloaded, reset, a missing binding)
-            raise TaskError(f"the Durable Object of task {instance_name(task, id)} failed: {exc}") from exc
-        if status != 200:
-            raise _decode(status, text)
-        try:
-            return json.loads(text)["ok"]
-        except (ValueError, KeyError, TypeError):
-            raise _decode(status, text) from None
+        name = instance_name(task, id)
+        failed = lambda exc: TaskError(f"the Durable Object of task {name} failed: {exc}")  # noqa: E731
+        return await call_op(self.stub(task, id), op_url(task, id, op), args, failed, _decode)
 
     async def send(self, task: str, id: str, event: object) -> None:
         schema = self.config.task(task).event

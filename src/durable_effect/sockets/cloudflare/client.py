@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from durable_effect.effect import TaggedError
 from durable_effect.sockets.api import UpgradeOpts
 from durable_effect.sockets.cloudflare import _ffi
 from durable_effect.sockets.cloudflare.protocol import (
@@ -21,7 +23,7 @@ from durable_effect.sockets.engine import _validate_member
 from durable_effect.sockets.errors import RoomError, UpgradeError
 from durable_effect.sockets.registry import SocketConfig
 
-__all__ = ["NamespaceBackend", "instance_name"]
+__all__ = ["NamespaceBackend", "call_op", "instance_name"]
 
 SWITCHING_PROTOCOLS = 101
 
@@ -29,6 +31,30 @@ SWITCHING_PROTOCOLS = 101
 def instance_name(room: str, id: str) -> str:
     """The Durable Object name of instance `id` of `room`."""
     return f"{room}:{id}"
+
+
+async def call_op(
+    stub: DurableObjectStub,
+    url: str,
+    args: dict[str, object] | None,
+    failed: Callable[[Exception], TaggedError],
+    decode: Callable[[int, str], TaggedError],
+) -> object:
+    """POST `args` to a Durable Object's `url`; the `ok` of its answer, or its error
+    raised typed by `decode`. When the platform throws, `failed(what it threw)`."""
+    body = json.dumps(args or {}, separators=(",", ":"))
+    try:
+        response = await stub.fetch(url, method="POST", body=body)
+        status = int(response.status)
+        text = await response.text()
+    except Exception as exc:  # the platform threw (overloaded, reset, a missing binding)
+        raise failed(exc) from exc
+    if status != 200:
+        raise decode(status, text)
+    try:
+        return json.loads(text)["ok"]
+    except (ValueError, KeyError, TypeError):
+        raise decode(status, text) from None
 
 
 class NamespaceBackend:
@@ -43,19 +69,9 @@ class NamespaceBackend:
 
     async def call(self, room: str, id: str, op: str, args: dict[str, object] | None = None) -> object:
         """Run `op` on the instance's Durable Object; its result, or its error raised typed."""
-        body = json.dumps(args or {}, separators=(",", ":"))
-        try:
-            response = await self.stub(room, id).fetch(op_url(room, id, op), method="POST", body=body)
-            status = int(response.status)
-            text = await response.text()
-        except Exception as exc:  # the platform threw (overloaded, reset, a missing binding)
-            raise RoomError(f"the Durable Object of {instance_name(room, id)} failed: {exc}") from exc
-        if status != 200:
-            raise decode_error(status, text)
-        try:
-            return json.loads(text)["ok"]
-        except (ValueError, KeyError, TypeError):
-            raise decode_error(status, text) from None
+        name = instance_name(room, id)
+        failed = lambda exc: RoomError(f"the Durable Object of {name} failed: {exc}")  # noqa: E731
+        return await call_op(self.stub(room, id), op_url(room, id, op), args, failed, decode_error)
 
     async def send(self, room: str, id: str, event: object) -> None:
         msg = _validate_member(self.config.room(room).event, event)
