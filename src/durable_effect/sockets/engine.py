@@ -228,6 +228,7 @@ class Instance:
         self.host = host
         self.lock = anyio.Lock(fast_acquire=True)  # no extra turn of the loop when uncontended
         self._connections: dict[int, AnyConnection] = {}
+        self._by_id: dict[str, list[AnyConnection]] = {}  # connections by id (duplicates are allowed)
         self._hydrated = False
         self._identity_stored = False
         self._run: _Run | None = None
@@ -256,12 +257,24 @@ class Instance:
 
     def _add_connection(self, socket: HostSocket, conn: AnyConnection) -> None:
         self._connections[id(socket)] = conn
-        self._fanout = None
+        self._by_id.setdefault(conn.id, []).append(conn)
+        fanout = self._fanout
+        if fanout is not None:
+            # Grow the cached lists rather than rebuild them: connecting N sockets
+            # stays O(N). No run holds them now (connections are added between runs).
+            fanout[0].append(conn)
+            fanout[1].append(socket)
 
     def _drop_connection(self, socket: HostSocket) -> bool:
         """Forget the socket's connection; False if it had none."""
-        if self._connections.pop(id(socket), None) is None:
+        conn = self._connections.pop(id(socket), None)
+        if conn is None:
             return False
+        same_id = self._by_id.get(conn.id, [])
+        if conn in same_id:
+            same_id.remove(conn)
+        if not same_id:
+            self._by_id.pop(conn.id, None)
         self._fanout = None
         return True
 
@@ -327,7 +340,7 @@ class Instance:
         async with self.lock:
             self._hydrate()
             await self._store_identity()
-            existing = [c for c in self._connections.values() if c.id == conn_id and c.socket.is_open()]
+            existing = [c for c in self._by_id.get(conn_id, ()) if c.socket.is_open()]
             if existing and opts.on_duplicate == "reject":
                 raise UpgradeError(f"connection id {conn_id!r} is already connected", 409)
             if existing and opts.on_duplicate == "replace":
@@ -745,6 +758,12 @@ class Instance:
             excluded = except_
         if to is None and not excluded and tag is None:
             targets, sockets = self._fanout_lists()
+        elif to is None and tag is None and len(excluded) == 1:
+            # Everyone but one (a join, a typing indicator): one pass over the cached list.
+            every = self._fanout_lists()[1]
+            one = excluded[0].socket
+            sockets = [s for s in every if s is not one]
+            targets = None  # built only if a send fails
         else:
             # Filter once, up front: the host's send loop is the per-recipient cost.
             skip = {id(c.socket) for c in excluded}
@@ -761,6 +780,9 @@ class Instance:
         delivered, failed = self.host.send_all(sockets, frame)
         if not failed:
             return None
+        if targets is None:
+            by_socket = {id(c.socket): c for c in self._connections.values()}
+            targets = [by_socket[id(s)] for s in sockets]
         return BroadcastError([SendError(targets[i].id, f"send failed: {exc}") for i, exc in failed], delivered)
 
     def schedule_in(self, duration: DurationInput) -> Effect[None, RoomError]:
