@@ -520,6 +520,8 @@ const commands = {
     pyodide.FS.writeFile(`${site}/workers/asgi.py`, readFileSync(path.join(HERE, "workers_asgi_shim.py")));
     pyodide.FS.writeFile(`${site}/workers/__init__.py`, "from .workers_shim import *\n");
     globalThis.WebSocketPair = WebSocketPair;
+    // The structured-clone size of a value, as the platform measures an attachment.
+    globalThis.structuredCloneSize = (value) => serialize(cloneValue(value, "structuredCloneSize")).length;
     globalThis.Response = Response;
     // A DurableObjectState over a throwaway object, for checking the runtime's rules.
     globalThis.scratchDurableObjectState = () => new DurableObjectState(new ObjectInstance({ binding: "SCRATCH", env: {} }, "scratch"), true);

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from durable_effect.effect import TestClock
 from durable_effect.sockets.engine import ALARM_MAX_RETRIES, alarm_backoff_ms
+from durable_effect.sockets.limits import structured_clone_size
 
 __all__ = [
     "ArrayBuffer",
@@ -273,9 +274,9 @@ class FakeWebSocket:
     def serializeAttachment(self, value: object) -> None:
         if isinstance(value, dict | list | tuple | set):
             raise JsError("DataCloneError: a Python object is not structured-cloneable (pass a string)")
-        size = len(value.encode()) if isinstance(value, str) else len(json.dumps(value))
+        size = structured_clone_size(value if isinstance(value, str) else json.dumps(value))
         if size > MAX_ATTACHMENT_BYTES:
-            raise JsError(f"Error: serialized attachment is {size} bytes, over {MAX_ATTACHMENT_BYTES}")
+            raise JsError(f"RangeError: 'attachment' was {size} bytes, over the {MAX_ATTACHMENT_BYTES}-byte limit")
         self._attachment = value
 
     def deserializeAttachment(self) -> object:
