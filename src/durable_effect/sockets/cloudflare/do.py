@@ -207,7 +207,10 @@ class DurableObjectCore:
 
         def accept(tags: list[str]) -> CloudflareSocket:
             client, server = _ffi.websocket_pair()
-            self.ctx.acceptWebSocket(server, _ffi.js_array(tags))
+            try:
+                self.ctx.acceptWebSocket(server, _ffi.js_array(tags))
+            except Exception as exc:  # e.g. the per-object socket limit: nothing is registered yet
+                raise UpgradeError(f"the platform refused the WebSocket: {exc}", 503) from None
             clients.append(client)
             return self.host.adopt(server, tags)
 

@@ -314,6 +314,7 @@ class ObjectData:
     sockets: list[FakeWebSocket] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # storage methods called, in order
     fail_writes: bool = False  # every write raises, as when storage is unavailable
+    max_sockets: int = MAX_SOCKETS  # acceptWebSocket throws beyond it (tests lower it)
 
 
 class FakeStorage:
@@ -407,8 +408,8 @@ class FakeState:
             raise JsError(f"Error: a tag is 1..{MAX_TAG_LENGTH} characters")
         if ws.role != "server" or ws.owner is not None:
             raise JsError("Error: not the server end of a new WebSocketPair")
-        if len([s for s in self._obj.sockets if s.readyState != CLOSED]) >= MAX_SOCKETS:
-            raise JsError(f"Error: more than {MAX_SOCKETS} WebSockets on one Durable Object")
+        if len([s for s in self._obj.sockets if s.readyState != CLOSED]) >= self._obj.max_sockets:
+            raise JsError(f"Error: more than {self._obj.max_sockets} WebSockets on one Durable Object")
         ws.owner = (self._obj.binding, self._obj.name)
         ws.tags = tag_list
         self._obj.sockets.append(ws)
