@@ -18,6 +18,7 @@
 //   SDK's Request (workers_shim.py) around the JS Request.
 // - hibernation: the Python instance is thrown away; the next event constructs
 //   a new one over the same sockets and storage.
+// - header values of a request to a DO split at commas (as before early 2026).
 // - the close handshake as before compat date 2026-04-07: the DO must answer a
 //   client's close frame itself, or the socket stays CLOSING.
 //
@@ -400,7 +401,11 @@ class DurableObjectStub {
   }
 
   async fetch(input, init = undefined) {
-    const request = input instanceof Request && init === undefined ? input : new Request(input, init ?? undefined);
+    const sent = input instanceof Request && init === undefined ? input : new Request(input, init ?? undefined);
+    // As runtimes before early 2026 did: header values split at commas, the first piece handed on.
+    const headers = new Headers();
+    for (const [name, value] of sent.headers) headers.set(name, value.split(",")[0]);
+    const request = new Request(sent, { headers });
     const inst = await this.object.instance(true);
     const result = await inst.fetch(pythonRequest(request));
     const response = result?.js_object ?? result;

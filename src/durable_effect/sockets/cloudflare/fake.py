@@ -4,7 +4,8 @@
 (`idFromName`, `get`, stubs whose `fetch` reaches the object), each object's
 `ctx` (`acceptWebSocket`, `getWebSockets`, `getTags`, `id.name`), its storage
 (string values, one alarm, `deleteAll` that leaves the alarm, as before the
-2026-02-24 compatibility date), hibernatable WebSockets (attachments, ready
+2026-02-24 compatibility date), requests to an object whose header values are
+split at commas (as runtimes before early 2026 did), hibernatable WebSockets (attachments, ready
 states, the close handshake) and alarms with the platform's retries (backoff
 from 2 s, up to 6, with `retryCount`/`isRetry`). `hibernate(name)` throws the
 object away; the next event constructs a new one over the same sockets and
@@ -122,6 +123,9 @@ class _Headers:
 
     def copy(self) -> _Headers:
         return _Headers(self._items)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items.items())
 
 
 class FakeRequest:
@@ -425,6 +429,13 @@ class FakeState:
 # -- namespaces, stubs and the platform -------------------------------------------------------------
 
 
+def _split_header_values(request: FakeRequest) -> FakeRequest:
+    """The request as a runtime that splits header values at commas hands it on
+    (Workers before early 2026): each header keeps only its first piece."""
+    headers = _Headers((k, v.split(",")[0]) for k, v in request.headers.items())
+    return FakeRequest(request.url, request.method, headers, request._body)
+
+
 class FakeStub:
     def __init__(self, namespace: FakeNamespace, name: str) -> None:
         self._namespace = namespace
@@ -436,6 +447,8 @@ class FakeStub:
         else:
             request = FakeRequest(str(resource), init.get("method", "GET"), None, init.get("body"))
         name = self._name
+        if self._namespace.world.split_header_values:
+            request = _split_header_values(request)
 
         async def call(do: Any) -> FakeResponse:
             response = await do.fetch(request)
@@ -488,10 +501,13 @@ def _now_ms() -> float:
 class FakeCloudflare:
     """The platform for one Worker: its namespaces, objects, sockets and alarms."""
 
-    def __init__(self, clock: TestClock, *, alarm_wake_without_name: bool = True) -> None:
+    def __init__(
+        self, clock: TestClock, *, alarm_wake_without_name: bool = True, split_header_values: bool = True
+    ) -> None:
         self.clock = clock
         self.env = FakeEnv()
         self.alarm_wake_without_name = alarm_wake_without_name
+        self.split_header_values = split_header_values
         self.namespaces: dict[str, FakeNamespace] = {}
         self.objects: dict[tuple[str, str], ObjectData] = {}
         self.live: dict[tuple[str, str], Any] = {}  # the Durable Object instances in memory
