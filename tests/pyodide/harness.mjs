@@ -19,7 +19,7 @@
 // - hibernation: the Python instance is thrown away; the next event constructs
 //   a new one over the same sockets and storage.
 // - header values of a request to a DO split at commas (as before early 2026).
-// - the close handshake as before compat date 2026-04-07: the DO must answer a
+// - the close handshake of hibernatable sockets: the DO must answer a
 //   client's close frame itself, or the socket stays CLOSING.
 //
 // Commands: boot (Pyodide, wheels, sources), py (run Python), main (load the
