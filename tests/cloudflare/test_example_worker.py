@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -137,3 +139,12 @@ async def test_the_fastapi_entry_routes_the_upgrade_before_fastapi(worker_module
     assert json.loads(await tagged.text()) == []
     empty = await entry.fetch(FakeRequest("https://chat.test/api/chat/elsewhere/state"))
     assert json.loads(await empty.text()) is None
+
+
+def test_the_worker_ships_the_workers_sdk() -> None:
+    # From compatibility date 2026-04-21 the runtime has no built-in `workers`
+    # module: the SDK package must be a runtime dependency, bundled with the Worker.
+    assert WRANGLER["compatibility_date"] >= "2026-04-21"
+    project = tomllib.loads((WORKER_DIR / "pyproject.toml").read_text())["project"]
+    runtime = {re.split(r"[\s\[<>=!~;]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
+    assert {"workers-runtime-sdk", "durable-effect"} <= runtime
