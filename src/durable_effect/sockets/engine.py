@@ -52,6 +52,7 @@ from durable_effect.sockets.errors import (
     UpgradeError,
 )
 from durable_effect.sockets.host import AlarmChange, HostSocket, InstanceHost
+from durable_effect.sockets.limits import structured_clone_size
 from durable_effect.sockets.registry import Handler, HandlerResult, RoomHandlers, SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
@@ -320,7 +321,7 @@ class Instance:
     def _encode_attachment(self, conn_id: str, tags: tuple[str, ...], state: BaseModel) -> str:
         payload = {"id": conn_id, "tags": list(tags), "state": state.model_dump(mode="json", by_alias=True)}
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        size = len(data.encode())
+        size = structured_clone_size(data)  # what the Workers runtime counts, on every host
         if size > self.engine.options.attachment_cap:
             raise AttachmentTooLargeError(size, self.engine.options.attachment_cap)
         return data
