@@ -367,12 +367,14 @@ class Instance:
 
     async def message(self, socket: HostSocket, data: str | bytes) -> None:
         """An inbound frame. Never raises: bad frames go to on_decode_error or the log."""
-        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        limit = self.engine.options.max_frame_bytes
+        # A str of n code points is at most 4n bytes of UTF-8: encode only near the limit.
+        size = len(data) if isinstance(data, bytes) or len(data) * 4 <= limit else len(data.encode())
         async with self.lock:
             conn = self.connection_for(socket)
             if conn is None:
                 return
-            if size > self.engine.options.max_frame_bytes:
+            if size > limit:
                 socket.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
                 await self._finish_close(conn)
                 return
