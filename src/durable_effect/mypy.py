@@ -429,8 +429,9 @@ def _first_arg(context: object) -> Expression | None:
 
 
 def _room_method(ctx: MethodSigContext) -> FunctionLike:
-    """A method taking a room: refuse one not registered, and type a name as
-    the room it names."""
+    """A method taking a room: refuse one not registered, type a name as the
+    room it names, and fix the room's schemas before the other arguments
+    are inferred (so a wrong model is reported against the room's)."""
     sig = ctx.default_signature
     self_type = get_proper_type(ctx.type)
     expr = _first_arg(ctx.context)
@@ -438,23 +439,22 @@ def _room_method(ctx: MethodSigContext) -> FunctionLike:
         return sig
     index = next(i for name, i in _ROOM_METHODS.items() if name.rsplit(".", 1)[0] == self_type.type.fullname)
     rooms = _known_rooms(self_type.args[index]) if len(self_type.args) > index else None
-    if rooms is None:
-        return sig
     actual = ctx.api.get_expression_type(expr)
     name = _literal_str(actual)
-    if name is not None:
+    if name is not None and rooms is not None:
         found = next((room for room in rooms if _room_name(room) == name), None)
         if found is None:
-            ctx.api.fail(
-                f'No room named "{name}" is registered (the rooms: {_registered(rooms)})', expr, code=UNKNOWN_ROOM
-            )
+            message = f'No room named "{name}" is registered (the rooms: {_registered(rooms)})'
+            ctx.api.fail(message, expr, code=UNKNOWN_ROOM)
             return sig
         return _bind_room(sig, found, actual)
     room = _instance(actual, _ROOM)
-    if room is not None and not any(is_subtype(room, known) for known in rooms):
+    if room is None:
+        return sig
+    if rooms is not None and not any(is_subtype(room, known) for known in rooms):
         shown = f'"{_room_name(room)}"' if _room_name(room) is not None else _show(ctx, room)
         ctx.api.fail(f"Room {shown} is not registered (the rooms: {_registered(rooms)})", expr, code=UNKNOWN_ROOM)
-    return sig
+    return _bind_room(sig, room, actual)
 
 
 def _bind_room(sig: FunctionLike, room: Instance, name_type: Type) -> FunctionLike:
@@ -472,6 +472,10 @@ def _bind_room(sig: FunctionLike, room: Instance, name_type: Type) -> FunctionLi
                 bound[var.id] = value
         fixed = _substitute(item, bound)
         return fixed.copy_modified(arg_types=[name_type, *fixed.arg_types[1:]])
+    # mypy asks for each overload in turn: the name's own (untyped) overload
+    # must not match once the name is known.
+    if isinstance(sig, CallableType) and sig.arg_types and _literal_str(name_type) is not None:
+        return sig.copy_modified(arg_types=[UninhabitedType(), *sig.arg_types[1:]])
     return sig
 
 

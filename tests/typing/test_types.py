@@ -3,8 +3,12 @@
 `good_usage.py` must type-check and reveal exactly the types its `# N:`
 comments promise; `planted_mistakes.py` and `known_gaps.py` must get exactly
 the errors their `# E: <code>` comments name, on those lines and no others.
-mypy runs once, over all three files, without the `durable_effect.mypy`
-plugin: the library's own annotations are what is tested.
+mypy runs once over those without the `durable_effect.mypy` plugin (the
+library's own annotations are what is tested), and once over the files
+checked WITH it: `plugin_usage.py`, `wiring_usage.py` (clean, exact
+reveals) and the `mistakes_*.py` files, one per kind of wiring mistake, where
+each mark `E[code]: message` (a comment) is an error mypy must print on its
+line, word for word.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ PLANTED = "planted_mistakes.py"
 GAPS = "known_gaps.py"
 PLUGIN = "plugin_usage.py"
 ROOMS = "rooms_mistakes.py"
+WIRING = "wiring_usage.py"
+WIRING_ROOMS = "wiring_rooms.py"  # the declarations the wiring files share
+MISTAKES = ("mistakes_services.py", "mistakes_catch.py", "mistakes_rooms.py", "mistakes_models.py")
 
 # `path:line: error: message  [code]` as printed with --no-pretty --hide-error-context.
 _REPORT = re.compile(
@@ -32,6 +39,8 @@ _REPORT = re.compile(
 # A mark is a comment ending a line of code: `reveal_type(x)  # N: Revealed type is "int"`.
 _NOTE_MARK = re.compile(r"\S\s+# N: (?P<note>.+?)\s*$")
 _ERROR_MARK = re.compile(r"\S\s+# E: (?P<codes>[a-z][a-z-]*(?:, [a-z][a-z-]*)*)\s*$")
+# `# E[code]: message`, possibly several on one line.
+_MESSAGE_MARK = re.compile(r"# E\[(?P<code>[a-z-]+)\]: (?P<message>.+?)(?=\s+# E\[|\s*$)")
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Report]]
     # Our own config, not the project's: no plugin, nothing excluded.
     by_file = run_mypy(tmp_path_factory, "", (GOOD, PLANTED, GAPS, ROOMS))
     # The plugin file is checked with the plugin on.
-    by_file.update(run_mypy(tmp_path_factory, "plugins = durable_effect.mypy\n", (PLUGIN,)))
+    by_file.update(
+        run_mypy(tmp_path_factory, "plugins = durable_effect.mypy\n", (PLUGIN, WIRING, WIRING_ROOMS, *MISTAKES))
+    )
     return by_file
 
 
@@ -61,7 +72,7 @@ def run_mypy(factory: pytest.TempPathFactory, extra_config: str, names: tuple[st
             "--config-file",
             str(config),
             "--cache-dir",
-            str(workdir / "cache"),
+            str(_cache_dir(extra_config)),
             "--python-version",
             "3.11",
             "--strict",
@@ -84,6 +95,12 @@ def run_mypy(factory: pytest.TempPathFactory, extra_config: str, names: tuple[st
     return by_file
 
 
+def _cache_dir(extra_config: str) -> Path:
+    """mypy's cache of the library and its dependencies, kept between runs
+    (one per configuration); the checked files themselves are new each run."""
+    return HERE.parent.parent / ".mypy_cache" / ("typing-plugin" if extra_config else "typing-plain")
+
+
 def _copy(source: Path, workdir: Path) -> Path:
     """Check a copy outside the test package, so mypy names the module by its file."""
     target = workdir / source.name
@@ -103,7 +120,13 @@ def test_good_usage_type_checks(reports: dict[str, list[Report]]) -> None:
     assert errors == []
 
 
-@pytest.mark.parametrize("name", [GOOD, PLUGIN])
+@pytest.mark.parametrize("name", [WIRING, WIRING_ROOMS])
+def test_wiring_usage_type_checks(reports: dict[str, list[Report]], name: str) -> None:
+    errors = [f"line {r.line}: {r.message}  [{r.code}]" for r in reports[name] if r.severity == "error"]
+    assert errors == []
+
+
+@pytest.mark.parametrize("name", [GOOD, PLUGIN, WIRING])
 def test_reveals_the_promised_types(reports: dict[str, list[Report]], name: str) -> None:
     promised = marks(name, _NOTE_MARK)
     assert len(promised) >= 9
@@ -132,3 +155,25 @@ def test_errors_exactly_where_marked(reports: dict[str, list[Report]], name: str
         if marked.get(number, set()) != found[number]
     ]
     assert mismatches == []
+
+
+def message_marks(name: str) -> set[tuple[int, str, str]]:
+    lines = (HERE / name).read_text().splitlines()
+    return {
+        (number, match["code"], match["message"])
+        for number, text in enumerate(lines, start=1)
+        for match in _MESSAGE_MARK.finditer(text)
+    }
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_each_wiring_mistake_is_reported_with_its_message(reports: dict[str, list[Report]], name: str) -> None:
+    marked = message_marks(name)
+    assert len(marked) >= 5
+    found = {(r.line, r.code or "(no code)", r.message) for r in reports[name] if r.severity == "error"}
+    assert sorted(found - marked) == [], "errors nobody marked"
+    assert sorted(marked - found) == [], "marked errors mypy did not report"
+
+
+def test_at_least_fifteen_wiring_mistakes_are_planted() -> None:
+    assert sum(len(message_marks(name)) for name in MISTAKES) >= 15
