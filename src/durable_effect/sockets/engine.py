@@ -483,7 +483,9 @@ class Instance:
         if fn is None:
             log.warning("room %s/%s: undecodable frame from %s: %s", self.room.name, self.id, conn.id, exc)
             return
-        outcome = await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc))
+        error = RoomValidationError(str(exc), raw)  # the seed's error for a frame that fails the schema
+        error.__cause__ = exc
+        outcome = await self._execute(Handler(fn), (RoomCtx(self, conn), raw, error))
         if isinstance(outcome, Failure):
             log.error("room %s/%s: on_decode_error failed: %s", self.room.name, self.id, _describe(outcome.cause))
 

@@ -19,7 +19,7 @@ from typing_extensions import TypeVar
 
 from durable_effect.effect import Effect, Layer, provide
 from durable_effect.sockets.ctx import RoomCtx
-from durable_effect.sockets.errors import RoomNotFoundError
+from durable_effect.sockets.errors import RoomNotFoundError, RoomValidationError
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 
@@ -59,7 +59,9 @@ HandlerResult: TypeAlias = Effect[object, object, object]
 
 ConnectFn: TypeAlias = Callable[[RoomCtx[S, C, Ev, B, Rooms]], Effect[object, object, R]]
 EventFn: TypeAlias = Callable[[RoomCtx[S, C, Ev, B, Rooms], Ev], Effect[object, object, R]]
-DecodeErrorFn: TypeAlias = Callable[[RoomCtx[S, C, Ev, B, Rooms], str, Exception], Effect[object, object, R]]
+DecodeErrorFn: TypeAlias = Callable[[RoomCtx[S, C, Ev, B, Rooms], str, RoomValidationError], Effect[object, object, R]]
+"""`on_decode_error(ctx, raw, err)`: the raw frame (as text) and a `RoomValidationError`
+whose `message` is the decoder's detail (the pydantic error is its `__cause__`)."""
 Channel: TypeAlias = Callable[..., HandlerResult]
 """A handler as the engine calls it (its types were checked when it was given)."""
 
@@ -135,8 +137,8 @@ class RoomBuilder(Generic[S, C, Ev, B, Rooms_co]):
         return f
 
     def on_decode_error(
-        self, f: Callable[[RoomCtx[S, C, Ev, B, Rooms_co], str, Exception], Effect[A, E1, R1]]
-    ) -> Callable[[RoomCtx[S, C, Ev, B, Rooms_co], str, Exception], Effect[A, E1, R1]]:
+        self, f: Callable[[RoomCtx[S, C, Ev, B, Rooms_co], str, RoomValidationError], Effect[A, E1, R1]]
+    ) -> Callable[[RoomCtx[S, C, Ev, B, Rooms_co], str, RoomValidationError], Effect[A, E1, R1]]:
         return f
 
 
