@@ -11,22 +11,25 @@ from wiring_rooms import (
     Analytics,
     Chat,
     ChatConn,
+    ChatCtx,
     Feed,
     FeedCtx,
     LiveAnalytics,
     LiveQuota,
+    Message,
     Post,
     Posted,
     Quota,
     Reader,
     Say,
+    Typing,
     on_join,
     on_post,
     on_say,
     registry,
 )
 
-from durable_effect.effect import Layer, catch_tag, log_error, run_promise, succeed
+from durable_effect.effect import EffectGen, Layer, catch_tag, gen, log_error, run_promise, succeed
 from durable_effect.sockets import (
     BroadcastError,
     ConnectionInit,
@@ -87,3 +90,27 @@ async def connect() -> None:
     reveal_type(state)  # N: Revealed type is "wiring_rooms.ChatState | None"
     await run_promise(alice.receive(Say(text="hi")))
 
+
+
+# -- inside a handler: no Any ----------------------------------------------------------
+
+
+@c.on_event
+@gen
+def inside(ctx: ChatCtx, event: Say | Typing) -> EffectGen[None, RoomError | BroadcastError]:
+    reveal_type(ctx.recall())  # N: Revealed type is "durable_effect.effect._core.Effect[wiring_rooms.ChatState | None, durable_effect.sockets.errors.RoomError, Never]"
+    match event:
+        case Say(text=text):
+            reveal_type(event)  # N: Revealed type is "wiring_rooms.Say"
+        case Typing():
+            reveal_type(event)  # N: Revealed type is "wiring_rooms.Typing"
+    if ctx.connection is not None:
+        reveal_type(ctx.connection.state)  # N: Revealed type is "wiring_rooms.ChatConn"
+    yield from ctx.broadcast(Message(text="x"))
+
+
+async def client_results() -> None:
+    infos = await run_promise(rt.room("chat").get_connections("r1"))
+    reveal_type(infos)  # N: Revealed type is "list[durable_effect.sockets.connection.ConnectionInfo[wiring_rooms.ChatConn]]"
+    sent = await run_promise(rt.room("feed").send("front", Post(body="b")).either())
+    reveal_type(sent)  # N: Revealed type is "returns.result.Result[None, durable_effect.sockets.errors.RoomError | durable_effect.sockets.errors.RoomValidationError | durable_effect.sockets.errors.RoomExecutionError | durable_effect.sockets.errors.RoomNotFoundError]"
