@@ -6,7 +6,6 @@ from durable_effect.effect import EffectGen, current_time_millis, gen
 from durable_effect.sockets import BroadcastError, RoomCtx, RoomError
 
 from .registry import (
-    Chat,
     ChatConnection,
     ChatState,
     Message,

@@ -71,6 +71,9 @@ _ROOM_METHODS = {
     "durable_effect.sockets.api.SocketClientService.room": 0,
     "durable_effect.sockets.memory.InMemorySocketRuntime.room": 0,
     "durable_effect.sockets.memory.InMemorySocketRuntime.testing_connect": 0,
+    "durable_effect.sockets.server.app.SocketServer.room": 0,
+    "durable_effect.sockets.cloudflare.testing.CloudflareTestRuntime.room": 0,
+    "durable_effect.sockets.cloudflare.testing.CloudflareTestRuntime.testing_connect": 0,
 }
 # Where a config meets its services: functions and classes taking `config` and `services`.
 _HOST_FUNCTIONS = {
@@ -79,8 +82,12 @@ _HOST_FUNCTIONS = {
     "durable_effect.sockets.server.app.SocketServer",
     "durable_effect.sockets.cloudflare.do.make_socket_group_do",
     "durable_effect.sockets.cloudflare.do.SocketGroup",
+    "durable_effect.sockets.cloudflare.testing.CloudflareTestRuntime",
 }
-_HOST_METHODS = {"durable_effect.sockets.testing.RuntimeFactory.__call__"}
+_HOST_METHODS = {
+    "durable_effect.sockets.testing.RuntimeFactory.__call__",
+    "durable_effect.sockets.cloudflare.testing.CloudflareRuntimeFactory.__call__",
+}
 # Services every host gives its handlers itself.
 _HOST_SERVICES = {
     "durable_effect.effect.clock.Clock",

@@ -10,7 +10,8 @@ from wiring_rooms import Analytics, Feed, LiveAnalytics, LiveQuota, Quota, on_jo
 from durable_effect.effect import Layer, log_error
 from durable_effect.sockets import Handler, make_in_memory_socket_runtime, with_services
 from durable_effect.sockets.cloudflare import make_socket_group_do
-from durable_effect.sockets.server import SocketServer
+from durable_effect.sockets.cloudflare.testing import CloudflareTestRuntime
+from durable_effect.sockets.server import SocketServer, make_socket_server
 from durable_effect.sockets.testing import RuntimeFactory
 
 feed = registry.handler(Feed, on_event=on_post)
@@ -23,6 +24,8 @@ make_in_memory_socket_runtime(config)  # E[missing-service]: The handlers need s
 make_in_memory_socket_runtime(config, services=quota)  # E[missing-service]: The services layer does not provide "Analytics", which the handlers need
 make_in_memory_socket_runtime(registry.build({"chat": with_services(chat, quota), "feed": feed}))  # E[missing-service]: The handlers need services nobody provides: "Analytics"; pass services=<a layer that provides them>
 SocketServer(config, services=analytics)  # E[missing-service]: The services layer does not provide "Quota", which the handlers need
+make_socket_server(config)  # E[missing-service]: The handlers need services nobody provides: "Analytics", "Quota"; pass services=<a layer that provides them>
+CloudflareTestRuntime(config, quota)  # E[missing-service]: The services layer does not provide "Analytics", which the handlers need
 make_socket_group_do(config)  # E[missing-service]: The handlers need services nobody provides: "Analytics", "Quota"; pass services=<a layer that provides them>
 
 

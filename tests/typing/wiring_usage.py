@@ -39,6 +39,8 @@ from durable_effect.sockets import (
     make_in_memory_socket_runtime,
     with_services,
 )
+from durable_effect.sockets.cloudflare import DurableObjectNamespace, make_socket_group_do
+from durable_effect.sockets.server import make_socket_server
 
 reveal_type(Chat)  # N: Revealed type is "durable_effect.sockets.room.WebSocketRoom[wiring_rooms.ChatState, wiring_rooms.ChatConn, wiring_rooms.Say | wiring_rooms.Typing, wiring_rooms.Message, Literal['chat']]"
 reveal_type(registry)  # N: Revealed type is "durable_effect.sockets.registry.SocketRegistry[durable_effect.sockets.room.WebSocketRoom[wiring_rooms.ChatState, wiring_rooms.ChatConn, wiring_rooms.Say | wiring_rooms.Typing, wiring_rooms.Message, Literal['chat']] | durable_effect.sockets.room.WebSocketRoom[wiring_rooms.FeedState, wiring_rooms.Reader, wiring_rooms.Post, wiring_rooms.Posted, Literal['feed']]]"
@@ -114,3 +116,10 @@ async def client_results() -> None:
     reveal_type(infos)  # N: Revealed type is "list[durable_effect.sockets.connection.ConnectionInfo[wiring_rooms.ChatConn]]"
     sent = await run_promise(rt.room("feed").send("front", Post(body="b")).either())
     reveal_type(sent)  # N: Revealed type is "returns.result.Result[None, durable_effect.sockets.errors.RoomError | durable_effect.sockets.errors.RoomValidationError | durable_effect.sockets.errors.RoomExecutionError | durable_effect.sockets.errors.RoomNotFoundError]"
+
+
+def other_hosts(ns: DurableObjectNamespace) -> None:
+    server = make_socket_server(config, services=Layer.succeed(Analytics, LiveAnalytics()))
+    reveal_type(server.room("chat"))  # N: Revealed type is "durable_effect.sockets.api.RoomHandle[wiring_rooms.ChatState, wiring_rooms.ChatConn, wiring_rooms.Say | wiring_rooms.Typing, wiring_rooms.Message]"
+    group = make_socket_group_do(config, services=Layer.succeed(Analytics, LiveAnalytics()))
+    reveal_type(group.client(ns).room("feed"))  # N: Revealed type is "durable_effect.sockets.api.RoomHandle[wiring_rooms.FeedState, wiring_rooms.Reader, wiring_rooms.Post, wiring_rooms.Posted]"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Never, cast
+from typing import TYPE_CHECKING, Any, Generic, Never, cast
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Layer, TaggedError
 from durable_effect.platform import CloudflareEnv
@@ -45,6 +46,10 @@ __all__ = ["AlarmFailed", "DurableObjectCore", "SocketGroup", "make_socket_group
 log = logging.getLogger("durable_effect.cloudflare")
 
 CLOSE_ABNORMAL = 1006
+
+
+Rooms = TypeVar("Rooms")
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 
 
 class AlarmFailed(Exception):
@@ -291,13 +296,13 @@ def _make_do_class(group: SocketGroup) -> type[DurableObject]:
     return SocketGroupDO
 
 
-class SocketGroup:
+class SocketGroup(Generic[Rooms_co]):
     """The rooms of one config on Cloudflare: the Durable Object class to export,
     and the client that reaches its instances through a namespace binding."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         *,
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
@@ -317,7 +322,7 @@ class SocketGroup:
             self._do_class = _make_do_class(self)
         return self._do_class
 
-    def client(self, namespace: DurableObjectNamespace) -> SocketClientService:
+    def client(self, namespace: DurableObjectNamespace) -> SocketClientService[Rooms_co]:
         """The direct API over `namespace` (e.g. `self.env.ROOMS` in a Worker)."""
         return SocketClientService(self.config, NamespaceBackend(self.config, namespace))
 
@@ -327,14 +332,15 @@ class SocketGroup:
 
 
 def make_socket_group_do(
-    config: SocketConfig,
+    config: SocketConfig[Rooms, object],
     *,
     services: Layer[object, object, object] | None = None,
     options: EngineOptions | None = None,
     binding: str = "ROOMS",
-) -> SocketGroup:
+) -> SocketGroup[Rooms]:
     """The Cloudflare host of `config`: `group.DO` is the Durable Object class to
     export (bound in wrangler as `binding`, which sibling dispatch uses), and
     `group.client(env.ROOMS)` / `group.layer(env.ROOMS)` reach its instances.
-    `services` is a layer provided to every handler run."""
+    `services` is a layer provided to every handler run (with the mypy plugin,
+    it must provide what the config's handlers need)."""
     return SocketGroup(config, services=services, options=options, binding=binding)
