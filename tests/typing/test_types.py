@@ -30,7 +30,13 @@ PLUGIN = "plugin_usage.py"
 ROOMS = "rooms_mistakes.py"
 WIRING = "wiring_usage.py"
 WIRING_ROOMS = "wiring_rooms.py"  # the declarations the wiring files share
-MISTAKES = ("mistakes_services.py", "mistakes_catch.py", "mistakes_rooms.py", "mistakes_models.py")
+MISTAKES = (
+    "mistakes_services.py",
+    "mistakes_catch.py",
+    "mistakes_rooms.py",
+    "mistakes_models.py",
+    "mistakes_decode.py",
+)
 
 # `path:line: error: message  [code]` as printed with --no-pretty --hide-error-context.
 _REPORT = re.compile(
@@ -169,7 +175,7 @@ def message_marks(name: str) -> set[tuple[int, str, str]]:
 @pytest.mark.parametrize("name", MISTAKES)
 def test_each_wiring_mistake_is_reported_with_its_message(reports: dict[str, list[Report]], name: str) -> None:
     marked = message_marks(name)
-    assert len(marked) >= 5
+    assert len(marked) >= 3
     found = {(r.line, r.code or "(no code)", r.message) for r in reports[name] if r.severity == "error"}
     assert sorted(found - marked) == [], "errors nobody marked"
     assert sorted(marked - found) == [], "marked errors mypy did not report"
