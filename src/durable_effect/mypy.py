@@ -122,7 +122,8 @@ class EffectPlugin(Plugin):
         if fullname == _PIPE_METHOD:
             return _pipe_method
         if fullname in _ROOM_METHODS:
-            return _room_method
+            owner, index = fullname.rsplit(".", 1)[0], _ROOM_METHODS[fullname]
+            return lambda ctx: _room_method(ctx, owner, index)
         if fullname == f"{_REGISTRY}.build":
             return _build_method
         if fullname in _HOST_METHODS:
@@ -435,16 +436,21 @@ def _first_arg(context: object) -> Expression | None:
     return context.args[0] if isinstance(context, CallExpr) and context.args else None
 
 
-def _room_method(ctx: MethodSigContext) -> FunctionLike:
+def _room_method(ctx: MethodSigContext, owner: str, index: int) -> FunctionLike:
     """A method taking a room: refuse one not registered, type a name as the
     room it names, and fix the room's schemas before the other arguments
     are inferred (so a wrong model is reported against the room's)."""
+    from mypy.maptype import map_instance_to_supertype
+
     sig = ctx.default_signature
     self_type = get_proper_type(ctx.type)
     expr = _first_arg(ctx.context)
     if not isinstance(self_type, Instance) or expr is None:
         return sig
-    index = next(i for name, i in _ROOM_METHODS.items() if name.rsplit(".", 1)[0] == self_type.type.fullname)
+    base = next((info for info in self_type.type.mro if info.fullname == owner), None)
+    if base is None:
+        return sig
+    self_type = map_instance_to_supertype(self_type, base)  # a subclass: the owner's type arguments
     rooms = _known_rooms(self_type.args[index]) if len(self_type.args) > index else None
     actual = ctx.api.get_expression_type(expr)
     name = _literal_str(actual)
