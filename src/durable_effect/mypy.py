@@ -17,7 +17,23 @@ service to a common base class (see `tests/typing/known_gaps.py`). With it:
 - `eff.pipe(...)` and `pipe(eff, ...)` apply pipeable combinators such as
   `catch_tag(Cls, f)` and `provide(layer)` by removing the handled errors or
   provided services from the union, instead of widening the rest to a
-  common base class.
+  common base class;
+- `catch_tag` / `catch_tags` (every form) refuse a class the effect cannot
+  fail with (`catch-tag`).
+
+For rooms:
+
+- `WebSocketRoom.make("chat", ...)` is typed with its name, `Literal['chat']`;
+- a method that takes a room (`registry.for_` / `handler`, `ctx.room`,
+  `rt.room`, `rt.testing_connect`, a host client's `room`) types a name as
+  the room it names, refuses a room or name its registry does not hold
+  (`unknown-room`), and fixes the room's schemas before the other arguments
+  are inferred; `registry.build({...})` checks the names of a dict literal;
+- the services the handlers need (`R`) go through `with_services` (minus what
+  the layer provides) and `build` (the union), and a host given a config
+  (`make_in_memory_socket_runtime`, `SocketServer` / `make_socket_server`,
+  `make_socket_group_do`, the test runtimes and fixtures) must get a
+  `services=` layer that provides them (`missing-service`).
 """
 
 from __future__ import annotations
