@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from wiring_rooms import Chat, Other, Post, Reader, Say, on_post, registry
+from typing import Literal
 
-from durable_effect.sockets import ConnectionInit, UpgradeOpts, make_in_memory_socket_runtime
+from wiring_rooms import (
+    Chat,
+    ChatConn,
+    ChatState,
+    FeedState,
+    Message,
+    Other,
+    Post,
+    Posted,
+    Reader,
+    Say,
+    Typing,
+    on_post,
+    registry,
+)
+
+from durable_effect.effect import EffectGen, gen
+from durable_effect.sockets import ConnectionInit, RoomCtx, UpgradeOpts, WebSocketRoom, make_in_memory_socket_runtime
 
 registry.for_(Other)  # E[unknown-room]: Room "other" is not registered (the rooms: "chat", "feed")
 registry.for_("other")  # E[unknown-room]: No room named "other" is registered (the rooms: "chat", "feed")
@@ -24,3 +41,13 @@ c = registry.for_(Chat)
 c.on_event(lambda ctx, event: ctx.room(Other).send("r1", Post(body="x")))  # E[unknown-room]: Room "other" is not registered (the rooms: "chat", "feed")
 c.on_event(lambda ctx, event: ctx.room("feeds").send("r1", Post(body="x")))  # E[unknown-room]: No room named "feeds" is registered (the rooms: "chat", "feed")
 c.on_event(lambda ctx, event: ctx.room("feed").send("r1", Say(text="x")))  # E[arg-type]: Argument 2 to "send" of "RoomHandle" has incompatible type "Say"; expected "Post"
+
+
+ChatRooms = WebSocketRoom[ChatState, ChatConn, Say | Typing, Message, Literal["chat"]]
+FeedRooms = WebSocketRoom[FeedState, Reader, Post, Posted, Literal["feed"]]
+
+
+@c.on_event
+@gen
+def relays(ctx: RoomCtx[ChatState, ChatConn, Say | Typing, Message, ChatRooms | FeedRooms], event: Say | Typing) -> EffectGen[None, object]:
+    yield from ctx.room("other").send("r1", Post(body="x"))  # E[unknown-room]: No room named "other" is registered (the rooms: "chat", "feed")

@@ -5,15 +5,17 @@ Must type-check; each `# N:` is the type mypy reveals, word for word.
 
 from __future__ import annotations
 
-from typing import reveal_type
+from typing import Literal, reveal_type
 
 from wiring_rooms import (
     Analytics,
     Chat,
     ChatConn,
     ChatCtx,
+    ChatState,
     Feed,
     FeedCtx,
+    FeedState,
     LiveAnalytics,
     LiveQuota,
     Message,
@@ -34,8 +36,10 @@ from durable_effect.sockets import (
     BroadcastError,
     ConnectionInit,
     Handler,
+    RoomCtx,
     RoomError,
     UpgradeOpts,
+    WebSocketRoom,
     make_in_memory_socket_runtime,
     with_services,
 )
@@ -123,3 +127,18 @@ def other_hosts(ns: DurableObjectNamespace) -> None:
     reveal_type(server.room("chat"))  # N: Revealed type is "durable_effect.sockets.api.RoomHandle[wiring_rooms.ChatState, wiring_rooms.ChatConn, wiring_rooms.Say | wiring_rooms.Typing, wiring_rooms.Message]"
     group = make_socket_group_do(config, services=Layer.succeed(Analytics, LiveAnalytics()))
     reveal_type(group.client(ns).room("feed"))  # N: Revealed type is "durable_effect.sockets.api.RoomHandle[wiring_rooms.FeedState, wiring_rooms.Reader, wiring_rooms.Post, wiring_rooms.Posted]"
+
+
+# -- a context that carries the registry's rooms: ctx.room is checked in a @gen handler too --
+
+ChatRooms = WebSocketRoom[ChatState, ChatConn, Say | Typing, Message, Literal["chat"]]
+FeedRooms = WebSocketRoom[FeedState, Reader, Post, Posted, Literal["feed"]]
+RegisteredCtx = RoomCtx[ChatState, ChatConn, Say | Typing, Message, ChatRooms | FeedRooms]
+
+
+@c.on_event
+@gen
+def relays(ctx: RegisteredCtx, event: Say | Typing) -> EffectGen[None, object]:
+    feed_handle = ctx.room("feed")
+    reveal_type(feed_handle)  # N: Revealed type is "durable_effect.sockets.api.RoomHandle[wiring_rooms.FeedState, wiring_rooms.Reader, wiring_rooms.Post, wiring_rooms.Posted]"
+    yield from feed_handle.send("front", Post(body="relayed"))
