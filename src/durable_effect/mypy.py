@@ -480,9 +480,11 @@ def _room_method(ctx: MethodSigContext, owner: str, index: int) -> FunctionLike:
     room = _instance(actual, _ROOM)
     if room is None:
         return sig
-    if rooms is not None and not any(is_subtype(room, known) for known in rooms):
-        shown = f'"{_room_name(room)}"' if _room_name(room) is not None else _show(ctx, room)
-        ctx.api.fail(f"Room {shown} is not registered (the rooms: {_registered(rooms)})", expr, code=UNKNOWN_ROOM)
+    # A room whose name is not a literal (a parameter typed `WebSocketRoom[S, C, Ev, B]`)
+    # may be any of them: it is checked at run time.
+    named = _room_name(room)
+    if rooms is not None and named is not None and not any(is_subtype(room, known) for known in rooms):
+        ctx.api.fail(f'Room "{named}" is not registered (the rooms: {_registered(rooms)})', expr, code=UNKNOWN_ROOM)
     return _bind_room(sig, room, actual)
 
 
