@@ -582,7 +582,9 @@ class Instance:
         if fn is None:
             log.warning("room %s/%s: undecodable frame from %s: %s", self.room.name, self.id, conn.id, exc)
             return
-        self._report("on_decode_error", await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc)))
+        error = RoomValidationError(str(exc), raw)  # the seed's error for a frame that fails the schema
+        error.__cause__ = exc
+        self._report("on_decode_error", await self._execute(Handler(fn), (RoomCtx(self, conn), raw, error)))
 
     async def _finish_close(self, conn: AnyConnection) -> None:
         """Forget the connection and run on_close once."""
