@@ -12,7 +12,7 @@ import anyio
 import pytest
 from websockets.asyncio.client import connect
 
-from durable_effect.effect import Clock, Layer, TestClock, run_promise
+from durable_effect.effect import Layer, TestClock, run_promise
 from durable_effect.platform.memory import START_MS
 from durable_effect.sockets import ConnectionInit, UpgradeOpts, make_in_memory_socket_runtime
 from durable_effect.sockets.cloudflare.client import NamespaceBackend
@@ -105,7 +105,7 @@ async def test_reminders_on_cloudflare() -> None:
     try:
         clock = TestClock(START_MS)
         world = FakeCloudflare(clock)
-        rooms, tasks = make_groups(Layer.succeed(Clock, clock))
+        rooms, tasks = make_groups(clock)
         assert tasks.DO.__name__ == "ReminderTaskDO"
         world.bind("ROOMS", rooms.DO)
         world.bind("TASKS", tasks.DO)

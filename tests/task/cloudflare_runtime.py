@@ -33,7 +33,7 @@ class CloudflareTaskTestRuntime:
         self.world = FakeCloudflare(self.clock)
         clock_layer: Layer[object, object, object] = Layer.succeed(Clock, self.clock)
         layer = clock_layer if services is None else Layer.merge(clock_layer, services)
-        self.group: TaskGroup = make_task_group_do(config, services=layer, binding=BINDING)
+        self.group: TaskGroup = make_task_group_do(config, class_name="TasksDO", services=layer, binding=BINDING)
         self.namespace = self.world.bind(BINDING, self.group.DO)
         self.client = self.group.client(self.namespace)
 

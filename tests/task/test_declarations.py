@@ -6,6 +6,7 @@ import pytest
 
 from durable_effect.effect import succeed
 from durable_effect.task import Schema, Task, TaskNotFoundError, TaskRegistry
+from durable_effect.task.cloudflare import make_task_group_do
 
 from .tasks import Add, Job, JobState, Probe, Tally, job_handlers, registry, tally_handlers
 
@@ -48,3 +49,9 @@ def test_build_needs_every_task_once_under_its_own_name() -> None:
     assert config.task("tally") is Tally
     with pytest.raises(TaskNotFoundError):
         config.task("nope")
+
+
+@pytest.mark.parametrize("name", ["", "not a name", "class", "_Private"])
+def test_a_task_group_class_name_is_one_the_runtime_can_export(name: str) -> None:
+    with pytest.raises(ValueError, match="class_name"):
+        make_task_group_do(registry.build({"job": job_handlers(Probe()), "tally": tally_handlers()}), class_name=name)

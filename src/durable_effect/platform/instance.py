@@ -48,7 +48,7 @@ __all__ = [
     "STATE_KEY",
     "USER_KEY_PREFIX",
     "AlarmChange",
-    "Handler",
+    "Channel",
     "HandlerResult",
     "InstanceAlarm",
     "InstanceCore",
@@ -94,23 +94,16 @@ class SystemFailure(TaggedError):
     retry_count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Handler(Generic[T]):
-    """A handler with its own error handler: `Handler(handler=f, on_error=g)`.
+class Channel(Protocol):
+    """A handler channel as the core runs it: the handler, and its own `on_error`
+    (rooms' and tasks' `Handler`). `on_error(ctx, err)` receives the handler's
+    typed error (or the defect); `PurgeSignal` never reaches it."""
 
-    `on_error(ctx, err)` receives the handler's typed error (or the defect);
-    `PurgeSignal` never reaches it.
-    """
+    @property
+    def handler(self) -> Any: ...
 
-    handler: T
-    on_error: Callable[..., HandlerResult] | None = None
-
-
-def channel(fn: T | Handler[T] | None) -> Handler[T] | None:
-    """A handler channel as given (a function or a `Handler`), as a `Handler`."""
-    if fn is None or isinstance(fn, Handler):
-        return fn
-    return Handler(fn)
+    @property
+    def on_error(self) -> Callable[..., HandlerResult] | None: ...
 
 
 class RuntimeServices:
@@ -272,7 +265,7 @@ class InstanceCore(ABC, Generic[E, R]):
     # -- transactional runs --------------------------------------------------------------------
 
     async def _execute(
-        self, channel: Handler[Any], args: tuple[Any, ...], *, consumes_alarm: bool = False
+        self, channel: Channel, args: tuple[Any, ...], *, consumes_alarm: bool = False
     ) -> Success[object] | Failure[object]:
         """Run a handler (and its on_error) as one atomic run: its storage
         writes and alarm change (and, in rooms, connection states) are
@@ -384,7 +377,7 @@ class InstanceCore(ABC, Generic[E, R]):
 
     async def _fire_alarm(
         self,
-        channel: Handler[Any] | None,
+        channel: Channel | None,
         ctx: Callable[[SystemFailure | None], object],
         retry_count: int,
         *,

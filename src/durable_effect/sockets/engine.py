@@ -24,8 +24,6 @@ from durable_effect.platform.instance import (
     ALARM_MAX_RETRIES,
     IDENTITY_KEY,
     STATE_KEY,
-    Handler,
-    HandlerResult,
     InstanceCore,
     RuntimeServices,
     Tx,
@@ -45,7 +43,8 @@ from durable_effect.sockets.errors import (
     UpgradeError,
 )
 from durable_effect.sockets.host import HostSocket, InstanceHost
-from durable_effect.sockets.registry import RoomHandlers, SocketConfig
+from durable_effect.sockets.limits import structured_clone_size
+from durable_effect.sockets.registry import Handler, HandlerResult, RoomHandlers, SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 
@@ -187,6 +186,7 @@ class Instance(InstanceCore[RoomError, _Run]):
         self.handlers = handlers
         self.host: InstanceHost = host
         self._connections: dict[int, AnyConnection] = {}
+        self._by_id: dict[str, list[AnyConnection]] = {}  # connections by id (duplicates are allowed)
         self._hydrated = False
         self._closed_sockets: set[int] = set()
         self._pending_closes: list[AnyConnection] = []
@@ -209,12 +209,24 @@ class Instance(InstanceCore[RoomError, _Run]):
 
     def _add_connection(self, socket: HostSocket, conn: AnyConnection) -> None:
         self._connections[id(socket)] = conn
-        self._fanout = None
+        self._by_id.setdefault(conn.id, []).append(conn)
+        fanout = self._fanout
+        if fanout is not None:
+            # Grow the cached lists rather than rebuild them: connecting N sockets
+            # stays O(N). No run holds them now (connections are added between runs).
+            fanout[0].append(conn)
+            fanout[1].append(socket)
 
     def _drop_connection(self, socket: HostSocket) -> bool:
         """Forget the socket's connection; False if it had none."""
-        if self._connections.pop(id(socket), None) is None:
+        conn = self._connections.pop(id(socket), None)
+        if conn is None:
             return False
+        same_id = self._by_id.get(conn.id, [])
+        if conn in same_id:
+            same_id.remove(conn)
+        if not same_id:
+            self._by_id.pop(conn.id, None)
         self._fanout = None
         return True
 
@@ -260,7 +272,7 @@ class Instance(InstanceCore[RoomError, _Run]):
     def _encode_attachment(self, conn_id: str, tags: tuple[str, ...], state: BaseModel) -> str:
         payload = {"id": conn_id, "tags": list(tags), "state": state.model_dump(mode="json", by_alias=True)}
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        size = len(data.encode())
+        size = structured_clone_size(data)  # what the Workers runtime counts, on every host
         if size > self.engine.options.attachment_cap:
             raise AttachmentTooLargeError(size, self.engine.options.attachment_cap)
         return data
@@ -280,7 +292,7 @@ class Instance(InstanceCore[RoomError, _Run]):
         async with self.lock:
             self._hydrate()
             await self._store_identity()
-            existing = [c for c in self._connections.values() if c.id == conn_id and c.socket.is_open()]
+            existing = [c for c in self._by_id.get(conn_id, ()) if c.socket.is_open()]
             if existing and opts.on_duplicate == "reject":
                 raise UpgradeError(f"connection id {conn_id!r} is already connected", 409)
             if existing and opts.on_duplicate == "replace":
@@ -306,12 +318,14 @@ class Instance(InstanceCore[RoomError, _Run]):
 
     async def message(self, socket: HostSocket, data: str | bytes) -> None:
         """An inbound frame. Never raises: bad frames go to on_decode_error or the log."""
-        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        limit = self.engine.options.max_frame_bytes
+        # A str of n code points is at most 4n bytes of UTF-8: encode only near the limit.
+        size = len(data) if isinstance(data, bytes) or len(data) * 4 <= limit else len(data.encode())
         async with self.lock:
             conn = self.connection_for(socket)
             if conn is None:
                 return
-            if size > self.engine.options.max_frame_bytes:
+            if size > limit:
                 socket.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
                 await self._finish_close(conn)
                 return
@@ -443,7 +457,9 @@ class Instance(InstanceCore[RoomError, _Run]):
         if fn is None:
             log.warning("room %s/%s: undecodable frame from %s: %s", self.room.name, self.id, conn.id, exc)
             return
-        self._report("on_decode_error", await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc)))
+        error = RoomValidationError(str(exc), raw)  # the seed's error for a frame that fails the schema
+        error.__cause__ = exc
+        self._report("on_decode_error", await self._execute(Handler(fn), (RoomCtx(self, conn), raw, error)))
 
     async def _finish_close(self, conn: AnyConnection) -> None:
         """Forget the connection and run on_close once."""
@@ -535,6 +551,12 @@ class Instance(InstanceCore[RoomError, _Run]):
             excluded = except_
         if to is None and not excluded and tag is None:
             targets, sockets = self._fanout_lists()
+        elif to is None and tag is None and len(excluded) == 1:
+            # Everyone but one (a join, a typing indicator): one pass over the cached list.
+            every = self._fanout_lists()[1]
+            one = excluded[0].socket
+            sockets = [s for s in every if s is not one]
+            targets = None  # built only if a send fails
         else:
             # Filter once, up front: the host's send loop is the per-recipient cost.
             skip = {id(c.socket) for c in excluded}
@@ -551,6 +573,9 @@ class Instance(InstanceCore[RoomError, _Run]):
         delivered, failed = self.host.send_all(sockets, frame)
         if not failed:
             return None
+        if targets is None:
+            by_socket = {id(c.socket): c for c in self._connections.values()}
+            targets = [by_socket[id(s)] for s in sockets]
         return BroadcastError([SendError(targets[i].id, f"send failed: {exc}") for i, exc in failed], delivered)
 
 class InstanceBackend(ABC):

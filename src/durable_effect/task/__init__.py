@@ -2,7 +2,7 @@
 in-memory runtime. Tasks share the instance core, the platform services
 (`Storage`, `Alarm`) and the hosts with rooms (`durable_effect.sockets`)."""
 
-from durable_effect.platform.instance import Handler
+from durable_effect.sockets.registry import Handler
 from durable_effect.sockets.schema import Schema, TaggedStruct, UnionSchema
 from durable_effect.task.client import TaskClient, TaskClientService, TaskFailure, TaskHandle
 from durable_effect.task.ctx import TaskCtx

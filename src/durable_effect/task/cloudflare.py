@@ -3,7 +3,7 @@ Worker as a socket group (its own class and namespace binding, so task and
 room names never collide).
 
     tasks = make_task_group_do(task_config, class_name="TaskGroupDO", binding="TASKS")
-    TaskGroupDO = tasks.DO                      # export it; bind it in wrangler as TASKS
+    TaskGroupDO = tasks.DO                      # export it under its name; bind it as TASKS
     client = tasks.client(env.TASKS)            # or tasks.layer(env.TASKS)
 
 A client reaches instance `id` of `task` at `idFromName(f"{task}:{id}")`
@@ -26,6 +26,7 @@ from durable_effect.platform import CloudflareEnv
 from durable_effect.platform.instance import IDENTITY_KEY
 from durable_effect.sockets.cloudflare import _ffi
 from durable_effect.sockets.cloudflare.client import call_op, instance_name
+from durable_effect.sockets.cloudflare.do import _check_class_name
 from durable_effect.sockets.cloudflare.host import DurableObjectHost
 from durable_effect.sockets.cloudflare.protocol import _decode_cause, _encode_cause, op_url, parse_op_url
 from durable_effect.sockets.cloudflare.types import DurableObjectNamespace, DurableObjectState, DurableObjectStub
@@ -264,14 +265,14 @@ class TaskGroup:
         self,
         config: TaskConfig,
         *,
+        class_name: str,
         services: Layer[object, object, object] | None = None,
         binding: str = "TASKS",
-        class_name: str = "TaskGroupDO",
     ) -> None:
         self.config = config
         self.services = services
         self.binding = binding
-        self.class_name = class_name
+        self.class_name = _check_class_name(class_name)
         self._do_class: type[DurableObject] | None = None
 
     @property
@@ -293,7 +294,7 @@ class TaskGroup:
     def env_layer(self) -> Layer[TaskClientService, Never, CloudflareEnv]:
         """Provides `TaskClientService` over the `binding` of the Worker's env, read
         from `CloudflareEnv`: what a socket group in the same Worker gives its rooms
-        (`make_socket_group_do(rooms, services=tasks.env_layer())`)."""
+        (`make_socket_group_do(rooms, class_name=..., services=tasks.env_layer())`)."""
 
         def over(env: CloudflareEnv) -> TaskClientService:
             namespace: object = getattr(env.env, self.binding, None)
@@ -307,12 +308,14 @@ class TaskGroup:
 def make_task_group_do(
     config: TaskConfig,
     *,
+    class_name: str,
     services: Layer[object, object, object] | None = None,
     binding: str = "TASKS",
-    class_name: str = "TaskGroupDO",
 ) -> TaskGroup:
-    """The Cloudflare host of `config`: `group.DO` is the Durable Object class to
-    export as `class_name` (bound in wrangler as `binding`, which sibling dispatch
-    uses), and `group.client(env.TASKS)` / `group.layer(env.TASKS)` reach it.
-    `services` is a layer provided to every handler run."""
-    return TaskGroup(config, services=services, binding=binding, class_name=class_name)
+    """The Cloudflare host of `config`: `group.DO` is the Durable Object class,
+    named `class_name`; export it from the Worker's main module under that name
+    (wrangler's `class_name`), bound as `binding` (sibling dispatch uses it).
+    `group.client(env.TASKS)` / `group.layer(env.TASKS)` reach its instances.
+    `services` is a layer provided to every handler run. Raises `ValueError`
+    when `class_name` is not a name the runtime can export."""
+    return TaskGroup(config, class_name=class_name, services=services, binding=binding)

@@ -9,7 +9,8 @@ from typing import Any, Generic, TypeAlias, TypeVar, overload
 from pydantic import BaseModel
 
 from durable_effect.effect import Layer, provide
-from durable_effect.platform.instance import Handler, HandlerResult, channel
+from durable_effect.platform.instance import HandlerResult
+from durable_effect.sockets.registry import Handler
 from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.task.ctx import TaskCtx
 from durable_effect.task.errors import TaskNotFoundError
@@ -37,6 +38,13 @@ class TaskHandlers(Generic[S, Ev]):
     def wrap(self, eff: HandlerResult) -> HandlerResult:
         """Apply `with_services` layers to a handler's effect."""
         return eff if self.services is None else eff.pipe(provide(self.services))
+
+
+def _channel(fn: Callable[..., HandlerResult] | Handler[Callable[..., HandlerResult]] | None) -> Any:
+    """A channel as given (a function or a `Handler`), as a `Handler`."""
+    if fn is None or isinstance(fn, Handler):
+        return fn
+    return Handler(fn)
 
 
 class TaskBuilder(Generic[S, Ev]):
@@ -126,10 +134,10 @@ class TaskRegistry:
         """Bundle a task's handlers. Each channel takes a function or a `Handler`
         (a function with its own `on_error`)."""
         found = self._lookup(task)
-        event = channel(on_event)
+        event = _channel(on_event)
         if event is None:
             raise ValueError(f"task {found.name!r} needs an on_event handler")
-        return TaskHandlers(found, on_event=event, on_alarm=channel(on_alarm))
+        return TaskHandlers(found, on_event=event, on_alarm=_channel(on_alarm))
 
     def build(self, handlers: Mapping[str, TaskHandlers[Any, Any]]) -> TaskConfig:
         """The config a runtime is made from. Every task needs its handlers."""

@@ -27,11 +27,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, overload
 from urllib.parse import parse_qsl, unquote
 
 import anyio
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Layer
 from durable_effect.effect.clock import Clock, LiveClock
@@ -69,6 +70,12 @@ __all__ = ["Refuse", "SocketServer", "UpgradeRequest", "make_socket_server"]
 log = logging.getLogger("durable_effect.server")
 
 S = TypeVar("S", bound="ServedSocket")
+RS = TypeVar("RS", bound=BaseModel)
+RC = TypeVar("RC", bound=BaseModel)
+REv = TypeVar("REv", bound=TaggedStruct)
+RB = TypeVar("RB", bound=TaggedStruct)
+RN = TypeVar("RN", bound=str)
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
@@ -108,12 +115,14 @@ UpgradeHook: TypeAlias = Callable[[UpgradeRequest], "UpgradeDecision | Awaitable
 May be a plain or an async function."""
 
 
-class SocketServer(InstanceBackend):
-    """Rooms served over ASGI. Call it as an ASGI app; use `client()` in-process."""
+class SocketServer(InstanceBackend, Generic[Rooms_co]):
+    """Rooms served over ASGI. Call it as an ASGI app; use `client()` in-process.
+
+    `Rooms` are the config's rooms (see `SocketRegistry`)."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         *,
         storage: ServerStorage | None = None,
         upgrade_options: UpgradeHook | None = None,
@@ -134,7 +143,7 @@ class SocketServer(InstanceBackend):
         self.hibernate_after = hibernate_after
         self.static_dir = Path(static_dir).resolve() if static_dir is not None else None
         self.max_buffered_bytes = max_buffered_bytes
-        self._client = SocketClientService(config, self)
+        self._client: SocketClientService[Rooms_co] = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self._client}
         self.tasks = None if tasks is None else _serve_tasks(tasks, self, base)  # stored under `task:<name>`
         self.engine = Engine(config, client=lambda: self._client, services=base, options=options, layer=services)
@@ -179,11 +188,17 @@ class SocketServer(InstanceBackend):
 
     # -- client API ------------------------------------------------------------------
 
-    def client(self) -> SocketClientService:
+    def client(self) -> SocketClientService[Rooms_co]:
         """The direct API in-process: `server.client().room(Chat).send(id, event)`."""
         return self._client
 
-    def room(self, room: WebSocketRoom[Any, Any, Any, Any] | str) -> RoomHandle[Any, Any, Any, Any]:
+    @overload
+    def room(self, room: WebSocketRoom[RS, RC, REv, RB, RN]) -> RoomHandle[RS, RC, REv, RB]: ...
+    @overload
+    def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
+    def room(
+        self, room: WebSocketRoom[RS, RC, REv, RB, RN] | str
+    ) -> RoomHandle[RS, RC, REv, RB] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
         return self._client.room(room)
 
     def layer(self) -> Layer[SocketClientService, object, object]:
