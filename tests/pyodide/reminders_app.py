@@ -1,6 +1,7 @@
 """The reminders Worker the Pyodide test deploys into its harness: the room and
-the task of `examples/reminders` as Durable Objects of two classes, bound as
-ROOMS and TASKS, behind a small fetch entry.
+the task of `examples/reminders` as Durable Objects of two classes
+(`RemindersDO` bound as ROOMS, `ReminderTaskDO` as TASKS), behind a small
+fetch entry.
 
     GET /ws/reminders/{id}?name=NAME    WebSocket upgrade into the room
     GET /task/reminder/{id}/state       the task's state (JSON, or null)
@@ -21,8 +22,8 @@ from durable_effect.sockets import ConnectionInit, UpgradeOpts
 from examples.reminders.app import Member, Reminders, ReminderTask
 from examples.reminders.worker import rooms_group, tasks_group
 
-RoomsDO = rooms_group.DO
-TasksDO = tasks_group.DO
+RemindersDO = rooms_group.DO  # exported under the class's own name, wrangler's class_name
+ReminderTaskDO = tasks_group.DO
 
 
 class Default(WorkerEntrypoint):

@@ -18,9 +18,10 @@ WORKER = "https://reminders.example"
 @pytest.fixture(scope="module")
 def worker(harness: NodeHarness) -> NodeHarness:
     harness.py("import reminders_app\n'null'")
-    harness.call("define", binding="ROOMS", expr="__import__('reminders_app').RoomsDO")
-    harness.call("define", binding="TASKS", expr="__import__('reminders_app').TasksDO")
-    harness.call("worker", expr="__import__('reminders_app').Default")
+    # A socket group and a task group in one Worker, each class found by its own name.
+    bindings = [{"name": "ROOMS", "class_name": "RemindersDO"}, {"name": "TASKS", "class_name": "ReminderTaskDO"}]
+    exported = harness.call("main", module="reminders_app", bindings=bindings)
+    assert sorted(exported["durableObjects"]) == ["ReminderTaskDO", "RemindersDO"]
     return harness
 
 
