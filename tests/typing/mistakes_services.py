@@ -26,7 +26,7 @@ make_in_memory_socket_runtime(registry.build({"chat": with_services(chat, quota)
 SocketServer(config, services=analytics)  # E[missing-service]: The services layer does not provide "Quota", which the handlers need
 make_socket_server(config)  # E[missing-service]: The handlers need services nobody provides: "Analytics", "Quota"; pass services=<a layer that provides them>
 CloudflareTestRuntime(config, quota)  # E[missing-service]: The services layer does not provide "Analytics", which the handlers need
-make_socket_group_do(config)  # E[missing-service]: The handlers need services nobody provides: "Analytics", "Quota"; pass services=<a layer that provides them>
+make_socket_group_do(config, class_name="ChatDO")  # E[missing-service]: The handlers need services nobody provides: "Analytics", "Quota"; pass services=<a layer that provides them>
 
 
 def in_a_test(socket_runtime: RuntimeFactory) -> None:

@@ -125,7 +125,7 @@ async def client_results() -> None:
 def other_hosts(ns: DurableObjectNamespace) -> None:
     server = make_socket_server(config, services=Layer.succeed(Analytics, LiveAnalytics()))
     reveal_type(server.room("chat"))  # N: Revealed type is "durable_effect.sockets.api.RoomHandle[wiring_rooms.ChatState, wiring_rooms.ChatConn, wiring_rooms.Say | wiring_rooms.Typing, wiring_rooms.Message]"
-    group = make_socket_group_do(config, services=Layer.succeed(Analytics, LiveAnalytics()))
+    group = make_socket_group_do(config, class_name="ChatDO", services=Layer.succeed(Analytics, LiveAnalytics()))
     reveal_type(group.client(ns).room("feed"))  # N: Revealed type is "durable_effect.sockets.api.RoomHandle[wiring_rooms.FeedState, wiring_rooms.Reader, wiring_rooms.Post, wiring_rooms.Posted]"
 
 
