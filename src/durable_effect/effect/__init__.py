@@ -27,6 +27,9 @@ from durable_effect.effect._combinators import (
     or_die,
     pipe,
     provide,
+    repeat,
+    retry,
+    retry_or_else,
     tap,
     tap_error,
     timeout,
@@ -62,6 +65,8 @@ from durable_effect.effect.clock import Clock, LiveClock, TestClock, current_tim
 from durable_effect.effect.duration import Duration, DurationInput
 from durable_effect.effect.exit import Exit, Failure, Success
 from durable_effect.effect.layer import Layer, Service, service
+from durable_effect.effect.random import Random
+from durable_effect.effect.schedule import Schedule
 
 __all__ = [
     "AsyncEffectInSyncRun",
@@ -79,6 +84,8 @@ __all__ = [
     "Layer",
     "LiveClock",
     "MissingServiceError",
+    "Random",
+    "Schedule",
     "Sequential",
     "Service",
     "Success",
@@ -110,6 +117,9 @@ __all__ = [
     "pipe",
     "promise",
     "provide",
+    "repeat",
+    "retry",
+    "retry_or_else",
     "run_promise",
     "run_promise_exit",
     "run_sync",

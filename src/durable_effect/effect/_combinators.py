@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Never, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Never, ParamSpec, Protocol, TypeVar, overload
 
 import anyio
 
 from durable_effect.effect._core import (
+    SERVICES,
     Effect,
     TimeoutException,
     _Async,
@@ -25,19 +26,25 @@ from durable_effect.effect._core import (
     _either,
     _Ensuring,
     _Fail,
+    _FlatMap,
     _Fold,
     _Gen,
     _map_error,
     _or_die,
     _Provide,
+    _Succeed,
+    _Suspend,
     _Sync,
     _tap_error,
 )
 from durable_effect.effect.cause import Cause, Fail, Interrupt
-from durable_effect.effect.clock import Clock
+from durable_effect.effect.clock import Clock, sleep
+from durable_effect.effect.clock import _now as _clock_now
 from durable_effect.effect.duration import Duration, DurationInput
 from durable_effect.effect.exit import Exit, Failure, Success
 from durable_effect.effect.layer import Layer
+from durable_effect.effect.random import current as _current_random
+from durable_effect.effect.schedule import Schedule
 
 if TYPE_CHECKING:
     from returns.result import Result
@@ -479,3 +486,169 @@ def log_warning(*message: object) -> Effect[None]:
 
 def log_error(*message: object) -> Effect[None]:
     return log(*message, level=logging.ERROR)
+
+
+# -- schedules: retry and repeat ------------------------------------------------------
+
+
+class _SameEffect(Protocol):
+    """A pipeable step that keeps the effect's type: `Effect[A, E, R] -> Effect[A, E, R]`."""
+
+    def __call__(self, eff: Effect[A, E, R], /) -> Effect[A, E, R]: ...
+
+
+def _policy(
+    schedule: Schedule[Any, Any] | None,
+    times: int | None,
+    while_: Callable[[Any], bool] | None,
+    until: Callable[[Any], bool] | None,
+) -> Schedule[Any, Any]:
+    policy: Schedule[Any, Any] = schedule if schedule is not None else Schedule.forever()
+    if times is not None:
+        policy = policy.intersect(Schedule.recurs(times)).map(_first)
+    if while_ is not None:
+        policy = policy.while_input(while_)
+    if until is not None:
+        policy = policy.until_input(until)
+    return policy
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _wait_then(delay: float, then: Effect[Any, Any, Any]) -> Effect[Any, Any, Any]:
+    if delay <= 0:
+        return then
+    return _FlatMap(sleep(delay), lambda _: then)
+
+
+def _retry(
+    eff: Effect[Any, Any, Any],
+    schedule: Schedule[Any, Any],
+    or_else: Callable[[Any, Any], Effect[Any, Any, Any]] | None,
+) -> Effect[Any, Any, Any]:
+    step = schedule._step
+
+    def attempt(state: object) -> Effect[Any, Any, Any]:
+        def on_failure(cause: Cause[Any]) -> Effect[Any, Any, Any]:
+            if type(cause) is not Fail:
+                return _Fail(cause)  # defects and interruption are never retried
+            error = cause.error
+
+            def decide(services: Mapping[type, object]) -> Effect[Any, Any, Any]:
+                nxt, out, delay = step(_clock_now(services), error, state, _current_random(services).rng.random)
+                if delay is None:
+                    return _Fail(cause) if or_else is None else or_else(error, out)
+                return _wait_then(delay, attempt(nxt))
+
+            return _FlatMap(SERVICES, decide)
+
+        return _Fold(eff, on_failure, None)
+
+    initial = schedule._initial
+    return _Suspend(lambda: attempt(initial))
+
+
+def _repeat(eff: Effect[Any, Any, Any], schedule: Schedule[Any, Any], keep_value: bool) -> Effect[Any, Any, Any]:
+    step = schedule._step
+
+    def attempt(state: object) -> Effect[Any, Any, Any]:
+        def after(value: object) -> Effect[Any, Any, Any]:
+            def decide(services: Mapping[type, object]) -> Effect[Any, Any, Any]:
+                nxt, out, delay = step(_clock_now(services), value, state, _current_random(services).rng.random)
+                if delay is None:
+                    return _Succeed(value if keep_value else out)
+                return _wait_then(delay, attempt(nxt))
+
+            return _FlatMap(SERVICES, decide)
+
+        return _FlatMap(eff, after)
+
+    initial = schedule._initial
+    return _Suspend(lambda: attempt(initial))
+
+
+@overload
+def retry(
+    eff: Effect[A, E, R],
+    schedule: Schedule[object, E] | None = None,
+    /,
+    *,
+    times: int | None = None,
+    while_: Callable[[E], bool] | None = None,
+    until: Callable[[E], bool] | None = None,
+) -> Effect[A, E, R]: ...
+@overload
+def retry(schedule: Schedule[object, object] | None = None, /, *, times: int | None = None) -> _SameEffect: ...
+@overload
+def retry(
+    schedule: Schedule[object, X] | None = None,
+    /,
+    *,
+    times: int | None = None,
+    while_: Callable[[X], bool] | None = None,
+    until: Callable[[X], bool] | None = None,
+) -> Callable[[Effect[A, X, R]], Effect[A, X, R]]: ...
+def retry(*args: Any, **options: Any) -> Any:
+    """Run the effect again after a typed failure, as the schedule says
+    (`retry(Schedule.exponential("100 millis"), times=5)`); once it stops
+    recurring, the last failure is the result. `times`, `while_` and `until`
+    limit the schedule (without one: retry at once). Defects and interruption
+    are never retried. The typed error `E` is unchanged."""
+    if args and isinstance(args[0], Effect):
+        return _retry(args[0], _policy(*args[1:2] or (None,), **_options(options)), None)
+    policy = _policy(*args[:1] or (None,), **_options(options))
+    return lambda eff: _retry(eff, policy, None)
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    return {"times": options.get("times"), "while_": options.get("while_"), "until": options.get("until")}
+
+
+@overload
+def retry_or_else(
+    eff: Effect[A, E, R], schedule: Schedule[B, E], or_else: Callable[[E, B], Effect[A2, E2, R2]], /
+) -> Effect[A | A2, E2, R | R2]: ...
+@overload
+def retry_or_else(
+    schedule: Schedule[B, X], or_else: Callable[[E, B], Effect[A2, E2, R2]], /
+) -> Callable[[Effect[A, E, R]], Effect[A | A2, E2, R | R2]]: ...
+def retry_or_else(*args: Any) -> Any:
+    """Retry as the schedule says; when it stops, recover with
+    `or_else(last_error, last_output)` instead of failing."""
+    if isinstance(args[0], Effect):
+        return _retry(args[0], args[1], args[2])
+    schedule, or_else = args
+    return lambda eff: _retry(eff, schedule, or_else)
+
+
+@overload
+def repeat(eff: Effect[A, E, R], schedule: Schedule[B, A], /) -> Effect[B, E, R]: ...
+@overload
+def repeat(
+    eff: Effect[A, E, R],
+    /,
+    *,
+    times: int | None = None,
+    while_: Callable[[A], bool] | None = None,
+    until: Callable[[A], bool] | None = None,
+) -> Effect[A, E, R]: ...
+@overload
+def repeat(schedule: Schedule[B, A], /) -> Callable[[Effect[A, E, R]], Effect[B, E, R]]: ...
+@overload
+def repeat(*, times: int) -> _SameEffect: ...
+def repeat(*args: Any, **options: Any) -> Any:
+    """Run the effect, then again as the schedule says, fed each value; the
+    result is the schedule's last output. With `times=n` (and `while_` /
+    `until` on the value) instead: the last value. The first failure stops it."""
+    if args and isinstance(args[0], Effect):
+        eff, rest = args[0], args[1:]
+        if rest:
+            return _repeat(eff, rest[0], False)
+        return _repeat(eff, _policy(None, **_options(options)), True)
+    if args:
+        schedule = args[0]
+        return lambda eff: _repeat(eff, schedule, False)
+    policy = _policy(None, **_options(options))
+    return lambda eff: _repeat(eff, policy, True)
