@@ -39,6 +39,8 @@ from durable_effect.effect import (
     sync,
 )
 
+from .clock_helpers import on_test_clock
+
 
 class Unavailable(TaggedError):
     attempt: int
@@ -63,23 +65,6 @@ class Flaky:
             return fail(Unavailable(n)) if n <= self.failures else succeed(f"ok after {n}")
 
         return current_time_millis().flat_map(attempt)
-
-
-async def on_test_clock(eff: Effect[object, object, Clock], advance: str) -> Exit[object]:
-    """Run `eff` with a TestClock, move the clock `advance` forward, return the exit."""
-    clock = TestClock()
-    out: list[Exit[object]] = []
-
-    async def runner() -> None:
-        out.append(await run_promise_exit(eff.pipe(provide(Layer.succeed(Clock, clock)))))
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(runner)
-        await anyio.wait_all_tasks_blocked()
-        await run_promise(clock.adjust(advance))
-        tg.cancel_scope.cancel()
-    assert out, "the effect was still running after the clock moved"
-    return out[0]
 
 
 # -- schedules on their own ---------------------------------------------------------------
