@@ -86,6 +86,7 @@ from durable_effect.effect.exit import Exit, Failure, Success
 from durable_effect.effect.layer import Layer, Service, service
 from durable_effect.effect.random import Random
 from durable_effect.effect.schedule import Schedule
+from durable_effect.effect.scope import Scope, acquire_release, add_finalizer, scoped
 
 __all__ = [
     "AsyncEffectInSyncRun",
@@ -105,12 +106,15 @@ __all__ = [
     "MissingServiceError",
     "Random",
     "Schedule",
+    "Scope",
     "Sequential",
     "Service",
     "Success",
     "TaggedError",
     "TestClock",
     "TimeoutException",
+    "acquire_release",
+    "add_finalizer",
     "all",
     "annotate_logs",
     "as_void",
@@ -155,6 +159,7 @@ __all__ = [
     "run_promise_exit",
     "run_sync",
     "run_sync_exit",
+    "scoped",
     "service",
     "sleep",
     "succeed",
