@@ -81,6 +81,7 @@ from durable_effect.effect._runtime import (
 )
 from durable_effect.effect.cause import Cause, Die, Fail, Interrupt, Sequential
 from durable_effect.effect.clock import Clock, LiveClock, TestClock, current_time_millis, sleep
+from durable_effect.effect.config import Config, ConfigError, ConfigProvider, Secret
 from durable_effect.effect.duration import Duration, DurationInput
 from durable_effect.effect.exit import Exit, Failure, Success
 from durable_effect.effect.layer import Layer, Service, service
@@ -92,6 +93,9 @@ __all__ = [
     "AsyncEffectInSyncRun",
     "Cause",
     "Clock",
+    "Config",
+    "ConfigError",
+    "ConfigProvider",
     "Die",
     "Duration",
     "DurationInput",
@@ -107,6 +111,7 @@ __all__ = [
     "Random",
     "Schedule",
     "Scope",
+    "Secret",
     "Sequential",
     "Service",
     "Success",
