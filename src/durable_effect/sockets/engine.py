@@ -37,6 +37,7 @@ from durable_effect.effect import (
 )
 from durable_effect.effect._core import _Async, _Fail, _Succeed, _Sync
 from durable_effect.effect._runtime import DEFAULT_SERVICES, run_loop
+from durable_effect.effect.scope import Scope
 from durable_effect.platform import Alarm, Storage
 from durable_effect.sockets.connection import Connection, ConnectionInfo
 from durable_effect.sockets.ctx import RoomCtx
@@ -127,16 +128,30 @@ class Engine:
         self.services: Mapping[type, object] = {**DEFAULT_SERVICES, **(services or {})}
         self._client = client
         self._layer = layer
+        self._scope: Scope | None = None
 
     async def handler_services(self) -> Success[Mapping[type, object]] | Failure[object]:
-        """The services handlers run with; the runtime layer is built once, on first use."""
+        """The services handlers run with; the runtime layer is built once, on
+        first use, its `Layer.scoped` resources in a scope `aclose` closes."""
         if self._layer is not None:
-            built = await run_loop(self._layer.build({}), self.services)
+            services = self.services
+            if self._layer._scoped:
+                self._scope = Scope()
+                services = {**services, Scope: self._scope}
+            built = await run_loop(self._layer.build({}), services)
             if isinstance(built, Failure):
                 return built
             self.services = {**self.services, **built.value}
             self._layer = None
         return Success(self.services)
+
+    async def aclose(self) -> None:
+        """Release the runtime layer's scoped resources (`Layer.scoped`), last
+        acquired first; hosts call it when they stop. Idempotent."""
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            with anyio.CancelScope(shield=True):
+                await run_loop(scope.close(Success(None)), self.services)
 
     def client(self) -> SocketClient:
         return self._client()

@@ -331,6 +331,11 @@ class InMemorySocketRuntime(InstanceBackend):
 
         return cast(Effect[int], _call(run))
 
+    def close(self) -> Effect[None]:
+        """Stop the runtime: release the resources of the `services` layer's
+        `Layer.scoped` services, last acquired first (as a server does when it stops)."""
+        return cast(Effect[None], _call(self.engine.aclose))
+
     def hibernate(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str) -> Effect[None]:
         """Drop every in-memory object of the instance; storage and sockets stay."""
         name = room if isinstance(room, str) else room.name
