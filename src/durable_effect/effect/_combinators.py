@@ -631,8 +631,8 @@ def _retry(
 
         return _Fold(eff, on_failure, None)
 
-    initial = schedule._initial
-    return _Suspend(lambda: attempt(initial))
+    # A node never changes once built: the first attempt serves every run.
+    return attempt(schedule._initial)
 
 
 def _repeat(eff: Effect[Any, Any, Any], schedule: Schedule[Any, Any], keep_value: bool) -> Effect[Any, Any, Any]:
@@ -650,8 +650,7 @@ def _repeat(eff: Effect[Any, Any, Any], schedule: Schedule[Any, Any], keep_value
 
         return _FlatMap(eff, after)
 
-    initial = schedule._initial
-    return _Suspend(lambda: attempt(initial))
+    return attempt(schedule._initial)
 
 
 @overload
