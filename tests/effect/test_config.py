@@ -122,3 +122,16 @@ def test_configs_compose_in_a_generator_and_are_read_at_each_run() -> None:
     assert run_sync(eff) == "a:1"
     del values["PORT"]
     assert run_sync(eff) == "a:80"
+
+
+def test_an_object_provider_reads_attributes_like_a_worker_env() -> None:
+    class Env:
+        SHOP_URL = "https://example.org"
+        SHOP_RETRIES = 3
+        SHOP_ON = False
+
+    env = Layer.succeed(ConfigProvider, ConfigProvider.from_object(Env()))
+    assert run_sync(provide(Config.string("URL").nested("SHOP"), env)) == "https://example.org"
+    assert run_sync(provide(Config.int("RETRIES").nested("SHOP"), env)) == 3
+    assert run_sync(provide(Config.bool("ON").nested("SHOP"), env)) is False
+    assert run_sync(provide(Config.int("MISSING").optional(), env)) is None

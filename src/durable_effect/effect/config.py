@@ -40,8 +40,9 @@ class ConfigError(TaggedError):
 
 class ConfigProvider(Service):
     """Where config values come from: `ConfigProvider.from_env()` (the
-    default) or `ConfigProvider.from_mapping({...})`, e.g. in tests or from a
-    Worker's `env`. A nested key's parts are joined with `separator`."""
+    default), `ConfigProvider.from_mapping({...})` (e.g. in tests) or
+    `ConfigProvider.from_object(env)` (a Worker's `env`). A nested key's parts
+    are joined with `separator`."""
 
     __slots__ = ("_lookup", "separator")
 
@@ -61,11 +62,18 @@ class ConfigProvider(Service):
 
         def lookup(key: str) -> str | None:
             value = data.get(key)
-            if value is None:
-                return None
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            return str(value)
+            return None if value is None else _text(value)
+
+        return ConfigProvider(lookup, separator)
+
+    @staticmethod
+    def from_object(source: object, separator: str = "_") -> ConfigProvider:
+        """Read the attributes of `source`, such as a Cloudflare Worker's `env`
+        (`env.SHOP_WEBHOOK_URL`); non-string values are turned into strings."""
+
+        def lookup(key: str) -> str | None:
+            value = getattr(source, key, None)
+            return None if value is None else _text(value)
 
         return ConfigProvider(lookup, separator)
 
@@ -76,6 +84,12 @@ class ConfigProvider(Service):
     def load(self, path: Path) -> str | None:
         """The raw value at `path`, or `None` when it is not set."""
         return self._lookup(self.key(path))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 _ENV = ConfigProvider.from_env()
