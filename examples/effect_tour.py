@@ -54,6 +54,7 @@ from durable_effect.effect import (
     fail,
     filter_or_fail,
     flatten,
+    fn,
     for_each,
     gen,
     interrupt,
@@ -451,6 +452,12 @@ def checkout(cart: str) -> EffectGen[None]:
 
 traced = checkout("c-42").pipe(with_log_span("checkout"), annotate_logs("cart", "c-42"))
 
+
+@fn("place_order")  # @gen with a span named after the function's job
+def place_order(item: str) -> EffectGen[str]:
+    yield from log("placing", item)  # "placing tea place_order=0ms"
+    return item
+
 # -- scoped resources -------------------------------------------------------------------------
 
 class HttpPool:
@@ -622,6 +629,7 @@ def main() -> None:
     schedules()
     combinators()
     run_sync(traced)
+    assert run_sync(place_order("tea")) == "tea"
     resources()
     settings()
     randomness()

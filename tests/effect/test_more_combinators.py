@@ -15,6 +15,7 @@ from durable_effect.effect import (
     Clock,
     Die,
     Effect,
+    EffectGen,
     Fail,
     Failure,
     Interrupt,
@@ -30,6 +31,7 @@ from durable_effect.effect import (
     fail,
     filter_or_fail,
     flatten,
+    fn,
     for_each,
     interrupt,
     log,
@@ -362,3 +364,20 @@ def test_an_inner_annotation_replaces_an_outer_one_with_the_same_key(caplog: pyt
     caplog.set_level(logging.INFO, logger="durable_effect")
     run_sync(log("x").pipe(annotate_logs("k", 2), annotate_logs("k", 1)))
     assert [r.getMessage() for r in caplog.records] == ["x k=2"]
+
+
+def test_fn_is_gen_with_a_named_span(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="durable_effect")
+
+    @fn("checkout")
+    def checkout(cart: str) -> EffectGen[int, NotFound]:
+        yield from log("paying", cart)
+        if cart == "empty":
+            return (yield from NotFound(cart))
+        return 3
+
+    still = Layer.succeed(Clock, TestClock())  # spans read the Clock in scope
+    assert checkout.__name__ == "checkout"
+    assert run_sync(provide(checkout("c-1"), still)) == 3
+    assert run_sync_exit(provide(checkout("empty"), still)) == Failure(Fail(NotFound("empty")))
+    assert [r.getMessage() for r in caplog.records] == ["paying c-1 checkout=0ms", "paying empty checkout=0ms"]

@@ -97,6 +97,22 @@ def gen(fn: Callable[P, Generator[Effect[object, E, R], object, A]]) -> Callable
     return make
 
 
+def fn(name: str) -> Callable[[Callable[P, Generator[Effect[object, E, R], object, A]]], Callable[P, Effect[A, E, R]]]:
+    """`gen` with a log span: `@fn("checkout")` over a generator function
+    makes each effect it returns log with `checkout=<ms>` (see `with_log_span`)."""
+
+    def decorate(body: Callable[P, Generator[Effect[object, E, R], object, A]]) -> Callable[P, Effect[A, E, R]]:
+        make = gen(body)
+
+        @functools.wraps(body)
+        def named(*args: P.args, **kwargs: P.kwargs) -> Effect[A, E, R]:
+            return _span(make(*args, **kwargs), name)
+
+        return named
+
+    return decorate
+
+
 # -- pipe -------------------------------------------------------------------------
 
 
