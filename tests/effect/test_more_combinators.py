@@ -381,3 +381,48 @@ def test_fn_is_gen_with_a_named_span(caplog: pytest.LogCaptureFixture) -> None:
     assert run_sync(provide(checkout("c-1"), still)) == 3
     assert run_sync_exit(provide(checkout("empty"), still)) == Failure(Fail(NotFound("empty")))
     assert [r.getMessage() for r in caplog.records] == ["paying c-1 checkout=0ms", "paying empty checkout=0ms"]
+
+
+def _interrupt_cases(
+    body: Effect[int, NotFound], ran: list[str]
+) -> dict[str, Effect[object, object]]:
+    def mark(name: str) -> Effect[int]:
+        return sync(lambda: ran.append(name)).as_(0)
+
+    return {
+        "or_else": or_else(body, lambda: mark("fallback")),
+        "option": option(body),
+        "for_each": for_each([1, 2], lambda _: body, concurrency=2),
+        "when": when(body, True),
+        "match": match(body, on_failure=lambda e: ran.append("on_failure"), on_success=lambda n: n),
+        "match_effect": match_effect(body, on_failure=lambda e: mark("on_failure"), on_success=succeed),
+        "tap_both": tap_both(body, on_failure=lambda e: mark("on_failure"), on_success=lambda n: mark("on_success")),
+        "timeout_fail": timeout_fail(body, "1 hour", on_timeout=TooSlow),
+        "timeout_to": timeout_to(body, "1 hour", on_timeout=lambda: 0, on_success=lambda n: n),
+        "filter_or_fail": filter_or_fail(body, lambda n: True, lambda n: TooSlow()),
+        "zip_with": zip_with(body, succeed(1), lambda a, b: a + b),
+        "flatten": flatten(succeed(body)),
+        "as_void": as_void(body),
+        "delay": delay(body, 0),
+        "race": race(body, never),
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(_interrupt_cases(never, [])))
+async def test_interrupting_a_combinator_interrupts_the_effect_and_runs_no_handler(name: str) -> None:
+    ran: list[str] = []
+    body: Effect[int, NotFound] = never.ensuring(sync(lambda: ran.append("finalizer")))
+    eff = _interrupt_cases(body, ran)[name]
+    scope = anyio.CancelScope()
+
+    async def runner() -> None:
+        with scope:
+            await run_promise_exit(eff)
+            ran.append("returned")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner)
+        await anyio.wait_all_tasks_blocked()
+        scope.cancel()
+    assert ran == ["finalizer"] * (2 if name == "for_each" else 1)  # no handler ran, nothing returned
