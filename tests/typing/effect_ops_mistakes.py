@@ -59,6 +59,15 @@ kept: Effect[int, NotFound | Unavailable] = flaky().retry(Schedule.exponential("
 wrong_field = flaky().retry(while_=lambda e: e.room == "lobby")  # E: union-attr
 
 
+def only_not_found(error: NotFound) -> bool:
+    return error.room == "lobby"
+
+
+# A schedule that reads only NotFound cannot drive the retry of an effect that may fail with Unavailable.
+narrow_policy = Schedule.recurs(3).intersect(Schedule.spaced(1).while_input(only_not_found))
+flaky().retry(narrow_policy)  # E: arg-type
+
+
 def fallback(error: NotFound | Unavailable, retries: int) -> Effect[int, NotFound]:
     return fail(NotFound("lobby"))
 

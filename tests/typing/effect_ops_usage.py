@@ -70,6 +70,9 @@ def open_pool() -> Effect[Pool, Never, Settings | Scope]:
 
 policy = Schedule.exponential("100 millis").jittered().intersect(Schedule.recurs(5)).up_to("30 seconds")
 reveal_type(policy)  # N: Revealed type is "durable_effect.effect.schedule.Schedule[tuple[durable_effect.effect.duration.Duration, int], object]"
+only_transient = Schedule.recurs(3).intersect(Schedule.spaced("1 second").while_input(is_transient))
+reveal_type(only_transient)  # N: Revealed type is "durable_effect.effect.schedule.Schedule[tuple[int, int], effect_ops_usage.NotFound | effect_ops_usage.Unavailable]"
+reveal_type(flaky().retry(only_transient))  # N: Revealed type is "durable_effect.effect._core.Effect[int, effect_ops_usage.NotFound | effect_ops_usage.Unavailable, Never]"
 reveal_type(flaky().retry(policy))  # N: Revealed type is "durable_effect.effect._core.Effect[int, effect_ops_usage.NotFound | effect_ops_usage.Unavailable, Never]"
 reveal_type(flaky().retry(times=3, while_=is_transient))  # N: Revealed type is "durable_effect.effect._core.Effect[int, effect_ops_usage.NotFound | effect_ops_usage.Unavailable, Never]"
 reveal_type(flaky().pipe(retry(Schedule.spaced("1 second"))))  # N: Revealed type is "durable_effect.effect._core.Effect[int, effect_ops_usage.NotFound | effect_ops_usage.Unavailable, Never]"

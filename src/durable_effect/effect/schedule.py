@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Generic, TypeAlias
+from typing import Any, Generic, TypeAlias, overload
 
 from typing_extensions import TypeVar
 
@@ -109,7 +109,11 @@ class Schedule(Generic[Out, In]):
 
     # -- combinators ------------------------------------------------------------------
 
-    def intersect(self, that: Schedule[Out2, In2]) -> Schedule[tuple[Out, Out2], In | In2]:
+    @overload
+    def intersect(self: Schedule[Out, object], that: Schedule[Out2, In2]) -> Schedule[tuple[Out, Out2], In2]: ...
+    @overload
+    def intersect(self: Schedule[Out, In2], that: Schedule[Out2, In2]) -> Schedule[tuple[Out, Out2], In2]: ...
+    def intersect(self, that: Schedule[Any, Any]) -> Schedule[Any, Any]:
         """Recur while both recur, after the longer of the two delays."""
         s1, s2 = self._step, that._step
 
@@ -121,7 +125,11 @@ class Schedule(Generic[Out, In]):
 
         return Schedule((self._initial, that._initial), step)
 
-    def union(self, that: Schedule[Out2, In2]) -> Schedule[tuple[Out, Out2], In | In2]:
+    @overload
+    def union(self: Schedule[Out, object], that: Schedule[Out2, In2]) -> Schedule[tuple[Out, Out2], In2]: ...
+    @overload
+    def union(self: Schedule[Out, In2], that: Schedule[Out2, In2]) -> Schedule[tuple[Out, Out2], In2]: ...
+    def union(self, that: Schedule[Any, Any]) -> Schedule[Any, Any]:
         """Recur while either recurs, after the shorter of the delays of those
         that still recur. A side that is done keeps its last output."""
         s1, s2 = self._step, that._step
@@ -143,7 +151,11 @@ class Schedule(Generic[Out, In]):
 
         return Schedule(((False, self._initial, None), (False, that._initial, None)), step)
 
-    def and_then(self, that: Schedule[Out2, In2]) -> Schedule[Out | Out2, In | In2]:
+    @overload
+    def and_then(self: Schedule[Out, object], that: Schedule[Out2, In2]) -> Schedule[Out | Out2, In2]: ...
+    @overload
+    def and_then(self: Schedule[Out, In2], that: Schedule[Out2, In2]) -> Schedule[Out | Out2, In2]: ...
+    def and_then(self, that: Schedule[Any, Any]) -> Schedule[Any, Any]:
         """Recur as this schedule does, then, once it is done, as `that` does."""
         s1, s2 = self._step, that._step
 
