@@ -41,6 +41,7 @@ from durable_effect.sockets import (
     InMemorySocketRuntime,
     RoomCtx,
     RoomHandlers,
+    RoomValidationError,
     Schema,
     SendError,
     SocketConfig,
@@ -112,6 +113,9 @@ Action = Literal[
     "census",
     "bump",
     "self_call",
+    "say_count",
+    "say_then_fail",
+    "close_then_fail",
 ]
 
 
@@ -278,6 +282,7 @@ class Probe:
     broadcast_errors: list[BroadcastError] = field(default_factory=list)
     send_errors: list[SendError] = field(default_factory=list)
     decode_errors: list[tuple[str, str]] = field(default_factory=list)
+    validation_errors: list[RoomValidationError] = field(default_factory=list)
     next_alarms: list[float | None] = field(default_factory=list)
     alarm_runs: list[SystemFailure | None] = field(default_factory=list)
     ledger_states: list[LedgerState | None] = field(default_factory=list)
@@ -289,7 +294,7 @@ class Probe:
 
 
 LabCtx = RoomCtx[LabState, LabConn, LabEvent, LabBroadcast]
-OnError = Literal["none", "record", "fail"]
+OnError = Literal["none", "record", "fail", "notify"]
 
 
 def lab_handlers(
@@ -298,7 +303,8 @@ def lab_handlers(
     """Lab's handlers, recording into `probe`.
 
     `on_error`: "none" (no on_error), "record" (on_error records the error and
-    recovers) or "fail" (on_error records, then fails itself).
+    recovers), "notify" (records, then tells the sender) or "fail" (on_error
+    records, then fails itself).
     `connect_on_error`: on_connect gets an on_error that records and closes the socket with 1011.
     """
     c = registry.for_(Lab)
@@ -375,8 +381,9 @@ def lab_handlers(
 
     @c.on_decode_error
     @gen
-    def on_decode_error(ctx: LabCtx, raw: str, error: Exception) -> EffectGen[None, object]:
+    def on_decode_error(ctx: LabCtx, raw: str, error: RoomValidationError) -> EffectGen[None, object]:
         probe.decode_errors.append((raw, type(error).__name__))
+        probe.validation_errors.append(error)
         yield from sync(lambda: None)
 
     @gen
@@ -384,6 +391,8 @@ def lab_handlers(
         probe.errors.append(err)
         if on_error == "fail":
             yield from Nope("on_error failed too")
+        if on_error == "notify" and ctx.connection is not None:
+            yield from ctx.connection.send(Said(text=f"error:{type(err).__name__}", by="on_error"))
 
     @gen
     def close_on_connect_error(ctx: LabCtx, err: object) -> EffectGen[None, object]:
@@ -443,6 +452,26 @@ def _do(ctx: LabCtx, probe: Probe, action: Action, code: int, who: str) -> Effec
         yield from conn.set_state(LabConn(name=conn.state.name, note="changed"))
         probe.next_alarms.append((yield from ctx.next_alarm()))
         yield from Nope("after changes")
+    elif action == "say_count":
+        state = yield from ctx.recall()
+        n = (state.count if state else 0) + 1
+        yield from ctx.save(LabState(count=n))
+        yield from ctx.broadcast(Said(text=f"count={n}", by=who))
+    elif action == "say_then_fail":
+        # Every kind of effect a run has, then a failure: none of it may happen.
+        assert conn is not None
+        state = yield from ctx.recall()
+        n = (state.count if state else 0) + 1
+        yield from ctx.save(LabState(count=n))
+        yield from ctx.broadcast(Said(text=f"count={n}", by=who))
+        yield from conn.send(Said(text="just you", by=who))
+        yield from ctx.schedule_in(5_000)
+        yield from conn.set_state(LabConn(name=conn.state.name, note="changed"))
+        yield from Nope("after saying")
+    elif action == "close_then_fail":
+        assert conn is not None
+        yield from conn.close(code, "closed by a failed run")
+        yield from Nope("after closing")
     elif action == "wipe":
         yield from ctx.save(LabState(count=-1))
         yield from ctx.purge()

@@ -5,10 +5,11 @@ and `effect_ops_mistakes.py` (exact errors), without the plugin."""
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
-from .test_types import _ERROR_MARK, _NOTE_MARK, Report, marks, run_mypy
+from .test_types import _ERROR_MARK, _NOTE_MARK, _REPORT, Report, marks, start_mypy
 
 USAGE = "effect_ops_usage.py"
 MISTAKES = "effect_ops_mistakes.py"
@@ -16,7 +17,15 @@ MISTAKES = "effect_ops_mistakes.py"
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Report]]:
-    return run_mypy(tmp_path_factory, "", (USAGE, MISTAKES))
+    run = start_mypy(tmp_path_factory, "", (USAGE, MISTAKES))
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode in (0, 1) and not stderr, f"mypy did not run: exit {run.returncode}\n{stderr}{stdout}"
+    by_file: dict[str, list[Report]] = defaultdict(list)
+    for raw in stdout.splitlines():
+        match = _REPORT.match(raw)
+        assert match is not None, f"unexpected mypy output: {raw!r}"
+        by_file[Path(match["path"]).name].append(Report(int(match["line"]), match["severity"], match["message"], match["code"]))
+    return by_file
 
 
 def test_usage_type_checks_and_reveals_the_promised_types(reports: dict[str, list[Report]]) -> None:

@@ -11,11 +11,13 @@ from urllib.parse import unquote, urlsplit
 
 from workers import Request, Response, WorkerEntrypoint
 
-from chat.registry import Chat, Say
+from chat.registry import Say
 from durable_effect.effect import run_promise
 from rooms import socket_group, upgrade_chat
 
-ChatDO = socket_group.DO  # the Durable Object class wrangler.jsonc binds as CHAT_DO
+# The runtime exports the class under its own name (class_name="ChatDO") and finds
+# it by that name here: wrangler.jsonc binds class_name "ChatDO" as CHAT_DO.
+ChatDO = socket_group.DO
 
 SAY_ROUTE = re.compile(r"^/api/chat/([^/]+)/say$")
 
@@ -29,6 +31,6 @@ class Default(WorkerEntrypoint):
         if say is not None and request.method == "POST":
             body = await request.json()
             rooms = socket_group.client(self.env.CHAT_DO)
-            await run_promise(rooms.room(Chat).send(unquote(say.group(1)), Say(text=str(body["text"]))))
+            await run_promise(rooms.room("chat").send(unquote(say.group(1)), Say(text=str(body["text"]))))
             return Response.json({"status": "ok"})
         return Response("not found", status=404)

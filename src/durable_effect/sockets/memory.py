@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Never, TypeVar, cast, overload
+from typing import Any, Generic, Never, cast, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
 from durable_effect.effect.clock import Clock
@@ -28,7 +29,7 @@ from durable_effect.sockets.engine import (
     alarm_backoff_ms,
 )
 from durable_effect.sockets.errors import RoomNotFoundError, UpgradeError
-from durable_effect.sockets.host import HostSocket
+from durable_effect.sockets.host import AlarmChange, HostSocket
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
@@ -37,6 +38,9 @@ S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
 Ev = TypeVar("Ev", bound=TaggedStruct)
 B = TypeVar("B", bound=TaggedStruct)
+N = TypeVar("N", bound=str)
+Rooms = TypeVar("Rooms")
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 
 __all__ = ["InMemorySocketRuntime", "TestConnection", "UpgradeResponse", "make_in_memory_socket_runtime"]
 
@@ -90,29 +94,25 @@ class MemoryInstanceHost:
         self.alarm: float | None = None
         self.retries = 0
         self.socket_list: list[MemorySocket] = []
+        self.fail_commits = False  # make every commit raise (to test failed commits)
 
     async def load(self, key: str) -> str | None:
         return self.storage.get(key)
 
-    def begin(self) -> None:
-        """Frames reach a `TestConnection` at once; nothing is held."""
-
-    async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
+    async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
+        if self.fail_commits:
+            raise OSError("simulated commit failure")
         for key in deletes:
             self.storage.pop(key, None)
         self.storage.update(puts)
+        if alarm is not None:
+            self.alarm = alarm.at_ms
 
     async def delete_all(self) -> None:
         self.storage.clear()
 
     async def get_alarm(self) -> float | None:
         return self.alarm
-
-    async def set_alarm(self, at_ms: float) -> None:
-        self.alarm = at_ms
-
-    async def delete_alarm(self) -> None:
-        self.alarm = None
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         delivered = 0
@@ -213,18 +213,21 @@ class UpgradeResponse:
     connection: TestConnection[Any, Any, Any]
 
 
-class InMemorySocketRuntime(InstanceBackend):
-    """Rooms in memory: the same engine as every host, with a test clock."""
+class InMemorySocketRuntime(InstanceBackend, Generic[Rooms_co]):
+    """Rooms in memory: the same engine as every host, with a test clock.
+
+    `Rooms` are the config's rooms: with the mypy plugin, `room(...)` and
+    `testing_connect(...)` refuse one that is not registered."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
     ) -> None:
         self.config = config
         self.clock = TestClock(START_MS)
-        self.client = SocketClientService(config, self)
+        self.client: SocketClientService[Rooms_co] = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self.client}
         self.engine = Engine(config, client=lambda: self.client, services=base, options=options, layer=services)
         self._hosts: dict[tuple[str, str], MemoryInstanceHost] = {}
@@ -250,11 +253,11 @@ class InMemorySocketRuntime(InstanceBackend):
     # -- the client API ---------------------------------------------------------------
 
     @overload
-    def room(self, room: WebSocketRoom[S, C, Ev, B]) -> RoomHandle[S, C, Ev, B]: ...
+    def room(self, room: WebSocketRoom[S, C, Ev, B, N]) -> RoomHandle[S, C, Ev, B]: ...
     @overload
     def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
     def room(
-        self, room: WebSocketRoom[S, C, Ev, B] | str
+        self, room: WebSocketRoom[S, C, Ev, B, N] | str
     ) -> RoomHandle[S, C, Ev, B] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
         return self.client.room(room)
 
@@ -264,7 +267,7 @@ class InMemorySocketRuntime(InstanceBackend):
 
     @overload
     def testing_connect(
-        self, room: WebSocketRoom[S, C, Ev, B], id: str, opts: UpgradeOpts[C]
+        self, room: WebSocketRoom[S, C, Ev, B, N], id: str, opts: UpgradeOpts[C]
     ) -> Effect[TestConnection[C, Ev, B], UpgradeError | RoomNotFoundError]: ...
     @overload
     def testing_connect(
@@ -316,8 +319,8 @@ class InMemorySocketRuntime(InstanceBackend):
                 at, key = min(due)
                 host = self._hosts[key]
                 self.clock.set_time(at)
-                host.alarm = None
-                ok = await self.instance(*key).fire_alarm(host.retries)
+                # The alarm stays stored until its run commits (at-least-once).
+                ok = await self.instance(*key).fire_alarm(host.retries, consume=True)
                 fired += 1
                 if ok:
                     host.retries = 0
@@ -325,6 +328,7 @@ class InMemorySocketRuntime(InstanceBackend):
                     host.retries += 1
                     host.alarm = self.clock.now_ms() + alarm_backoff_ms(host.retries)
                 else:
+                    host.alarm = None
                     host.retries = 0
             self.clock.set_time(target)
             return fired
@@ -335,6 +339,11 @@ class InMemorySocketRuntime(InstanceBackend):
         """Stop the runtime: release the resources of the `services` layer's
         `Layer.scoped` services, last acquired first (as a server does when it stops)."""
         return cast(Effect[None], _call(self.engine.aclose))
+
+    def fail_commits(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str, on: bool = True) -> None:
+        """Make every commit of the instance fail (as when its storage is
+        unavailable), to test what a failed commit leaves behind."""
+        self.host(room if isinstance(room, str) else room.name, id).fail_commits = on
 
     def hibernate(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str) -> Effect[None]:
         """Drop every in-memory object of the instance; storage and sockets stay."""
@@ -348,20 +357,20 @@ class InMemorySocketRuntime(InstanceBackend):
     # -- RoomBackend ------------------------------------------------------------------
 
     async def fire_alarm(self, room: str, id: str) -> None:
-        self.host(room, id).alarm = None
-        await self.instance(room, id).fire_alarm(direct=True)
+        await self.instance(room, id).fire_alarm(direct=True, consume=True)
 
     async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
         return UpgradeResponse(101, await self._connect(room, id, opts))
 
 
 def make_in_memory_socket_runtime(
-    config: SocketConfig,
+    config: SocketConfig[Rooms, object],
     services: Layer[object, object, object] | None = None,
     options: EngineOptions | None = None,
-) -> InMemorySocketRuntime:
+) -> InMemorySocketRuntime[Rooms]:
     """An in-memory runtime for `config`: same handlers, no Cloudflare needed.
 
-    `services` is a layer provided to every handler run.
+    `services` is a layer provided to every handler run. With the mypy
+    plugin it must provide every service the config's handlers still need.
     """
     return InMemorySocketRuntime(config, services, options)

@@ -21,10 +21,13 @@ Asyncio only (the fake delivers each event as an asyncio task of its own).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any, Generic, Never, TypeVar, cast, overload
+import sys
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any, Generic, Never, Protocol, cast, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
 from durable_effect.effect.clock import Clock
@@ -48,12 +51,22 @@ from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 
-__all__ = ["CloudflareRuntimeFactory", "CloudflareTestConnection", "CloudflareTestRuntime", "cloudflare_runtime"]
+__all__ = [
+    "CloudflareRuntimeFactory",
+    "CloudflareTestConnection",
+    "CloudflareTestRuntime",
+    "WorkerConfigError",
+    "check_worker",
+    "cloudflare_runtime",
+]
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
 Ev = TypeVar("Ev", bound=TaggedStruct)
 B = TypeVar("B", bound=TaggedStruct)
+N = TypeVar("N", bound=str)
+Rooms = TypeVar("Rooms")
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 
 
 class CloudflareTestConnection(Generic[C, Ev, B]):
@@ -152,16 +165,17 @@ class _SettlingBackend(NamespaceBackend):
             await self._world.settle()
 
 
-class CloudflareTestRuntime:
+class CloudflareTestRuntime(Generic[Rooms_co]):
     """A socket group on the fake runtime, driven like the in-memory runtime."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
         *,
         binding: str = "ROOMS",
+        class_name: str = "RoomsDO",
     ) -> None:
         install_fake_modules()
         self._installed = True
@@ -170,10 +184,12 @@ class CloudflareTestRuntime:
         self.world = FakeCloudflare(self.clock)
         clock_layer: Layer[object, object, object] = Layer.succeed(Clock, self.clock)
         layer = clock_layer if services is None else Layer.merge(clock_layer, services)
-        self.group: SocketGroup = make_socket_group_do(config, services=layer, options=options, binding=binding)
+        self.group: SocketGroup[Rooms_co] = make_socket_group_do(
+            config, class_name=class_name, services=layer, options=options, binding=binding
+        )
         self.binding = binding
         self.namespace: FakeNamespace = self.world.bind(binding, self.group.DO)
-        self.client = SocketClientService(config, _SettlingBackend(self))
+        self.client: SocketClientService[Rooms_co] = SocketClientService(config, _SettlingBackend(self))
 
     async def aclose(self) -> None:
         """Deliver what is still queued, then `close()`."""
@@ -190,11 +206,11 @@ class CloudflareTestRuntime:
     # -- the client API ---------------------------------------------------------------------
 
     @overload
-    def room(self, room: WebSocketRoom[S, C, Ev, B]) -> RoomHandle[S, C, Ev, B]: ...
+    def room(self, room: WebSocketRoom[S, C, Ev, B, N]) -> RoomHandle[S, C, Ev, B]: ...
     @overload
     def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
     def room(
-        self, room: WebSocketRoom[S, C, Ev, B] | str
+        self, room: WebSocketRoom[S, C, Ev, B, N] | str
     ) -> RoomHandle[S, C, Ev, B] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
         return self.client.room(room)
 
@@ -204,7 +220,7 @@ class CloudflareTestRuntime:
 
     @overload
     def testing_connect(
-        self, room: WebSocketRoom[S, C, Ev, B], id: str, opts: UpgradeOpts[C]
+        self, room: WebSocketRoom[S, C, Ev, B, N], id: str, opts: UpgradeOpts[C]
     ) -> Effect[CloudflareTestConnection[C, Ev, B], UpgradeError | RoomNotFoundError]: ...
     @overload
     def testing_connect(
@@ -247,23 +263,108 @@ class CloudflareTestRuntime:
 
         return cast(Effect[None], _call(run))
 
+    def fail_commits(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str, on: bool = True) -> None:
+        """Make every storage write of the instance's Durable Object fail."""
+        name = room if isinstance(room, str) else room.name
+        self.world.object_data(self.binding, instance_name(name, id)).fail_writes = on
+
     def sockets(self, room: str, id: str) -> list[FakeWebSocket]:
         """The server ends the instance's Durable Object accepted (closed ones too)."""
         return list(self.world.object_data(self.binding, instance_name(room, id)).sockets)
 
 
-CloudflareRuntimeFactory = Callable[..., CloudflareTestRuntime]
-"""`cloudflare_runtime(config, services=None, options=None)` -> a fresh runtime on the fake."""
+class WorkerConfigError(ValueError):
+    """What `check_worker` found: each problem on a line of its own."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def check_worker(main: ModuleType, wrangler: Mapping[str, Any]) -> None:
+    """Check a Worker's main module against its wrangler config the way the runtime
+    resolves Durable Object classes, on CPython (import `main` with the fake or the
+    real `workers` module installed; parse `wrangler.jsonc` with e.g. `json5`).
+
+    The runtime exports each `workers.DurableObject` subclass among the main
+    module's public names (or its `__all__`) under the class's own `__name__`,
+    and constructs it by looking that name up in the main module. Raises
+    `WorkerConfigError` when a class is bound under another name than its own,
+    two classes share a name, a binding's `class_name` is not exported, a socket
+    group's `binding` is not the binding of its class, or a bound class has no
+    migration that creates it."""
+    workers = sys.modules.get("workers")
+    if workers is None:
+        raise WorkerConfigError(["import the main module first, with the `workers` module (or the fake) installed"])
+    base: type = workers.DurableObject
+    keys = list(getattr(main, "__all__", None) or (k for k in dir(main) if not k.startswith("_")))
+    problems: list[str] = []
+    exported: dict[str, type] = {}
+    for key in keys:
+        value = getattr(main, key, None)
+        if not (isinstance(value, type) and issubclass(value, base) and value is not base):
+            continue
+        name = value.__name__
+        if name in exported and exported[name] is not value:
+            problems.append(f"two Durable Object classes are named {name!r}: give each socket group its own class_name")
+        exported[name] = value
+        if getattr(main, name, None) is not value:
+            problems.append(
+                f"{main.__name__}.{key} is a Durable Object class named {name!r}: the runtime exports it as "
+                f"{name!r} and looks up {main.__name__}.{name}; export it as `{name} = ...`"
+            )
+    durable_objects = cast(Mapping[str, Any], wrangler.get("durable_objects") or {})
+    bindings = [b for b in durable_objects.get("bindings") or () if not b.get("script_name")]
+    created = {
+        str(c)
+        for m in wrangler.get("migrations") or ()
+        for c in [*(m.get("new_sqlite_classes") or ()), *(m.get("new_classes") or ())]
+    } | {str(r.get("to")) for m in wrangler.get("migrations") or () for r in m.get("renamed_classes") or ()}
+    for b in bindings:
+        class_name = str(b.get("class_name"))
+        if class_name not in exported:
+            problems.append(
+                f"binding {b.get('name')!r}: no Durable Object class named {class_name!r} is exported from "
+                f"{main.__name__} (exported: {sorted(exported)})"
+            )
+        if class_name not in created:
+            problems.append(f"binding {b.get('name')!r}: no migration creates class {class_name!r}")
+    for name, cls in exported.items():
+        group = getattr(cls, "_socket_group", None)
+        if not isinstance(group, SocketGroup):
+            continue
+        matching = [b for b in bindings if b.get("name") == group.binding]
+        if not matching or any(b.get("class_name") != name for b in matching):
+            problems.append(
+                f"class {name!r} is bound to binding={group.binding!r} in make_socket_group_do, but wrangler has "
+                f"no binding named {group.binding!r} with class_name {name!r}"
+            )
+    if problems:
+        raise WorkerConfigError(problems)
+
+
+class CloudflareRuntimeFactory(Protocol):
+    """`cloudflare_runtime(config, services=None, options=None)` -> a fresh runtime on the fake.
+
+    With the mypy plugin, `services` must provide what the config's handlers need.
+    """
+
+    def __call__(
+        self,
+        config: SocketConfig[Rooms, object],
+        services: Layer[object, object, object] | None = None,
+        options: EngineOptions | None = None,
+    ) -> CloudflareTestRuntime[Rooms]: ...
 
 
 def _factory() -> Iterator[CloudflareRuntimeFactory]:
     made: list[CloudflareTestRuntime] = []
 
     def make(
-        config: SocketConfig,
+        config: SocketConfig[Rooms, object],
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
-    ) -> CloudflareTestRuntime:
+    ) -> CloudflareTestRuntime[Rooms]:
         rt = CloudflareTestRuntime(config, services, options)
         made.append(rt)
         return rt
