@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from durable_effect.effect import catch_tag, run_promise, succeed
+from durable_effect.effect import Effect, Exit, Layer, acquire_release, catch_tag, run_promise, succeed, sync
 from durable_effect.platform.instance import IDENTITY_KEY, STATE_KEY
 from durable_effect.platform.memory import START_MS
 from durable_effect.task import TaskExecutionError
 from durable_effect.task.testing import TaskRuntimeFactory
 
-from .tasks import JOB, Add, Job, JobState, Probe, Schedule, job_config
+from .tasks import JOB, Add, Greeter, Job, JobState, Probe, Schedule, job_config
 
 pytestmark = pytest.mark.anyio
 
@@ -48,3 +48,23 @@ async def test_the_store_holds_identity_state_and_alarm(task_runtime: TaskRuntim
     assert json.loads(store.storage[IDENTITY_KEY]) == {"task": "job", "id": JOB}
     assert JobState.model_validate_json(store.storage[STATE_KEY]) == JobState(count=2)
     assert rt.scheduled() == {("job", JOB): START_MS + 1_000}
+
+
+async def test_close_releases_the_scoped_services_of_the_runtime_layer(task_runtime: TaskRuntimeFactory) -> None:
+    log: list[str] = []
+
+    def open_greeter() -> Greeter:
+        log.append("open")
+        return Greeter("hi")
+
+    def close(greeter: Greeter, exit: Exit[object, object]) -> Effect[None]:
+        return sync(lambda: log.append("close"))
+
+    # The runtime layer (scoped) is built once, on the first run; the job bundle still uses its own Greeter.
+    rt = task_runtime(job_config(Probe()), Layer.scoped(Greeter, acquire_release(sync(open_greeter), close)))
+    await run_promise(rt.task(Job).send(JOB, Add(by=1)))
+    await run_promise(rt.task(Job).send(JOB, Add(by=1)))
+    assert log == ["open"]
+    await run_promise(rt.close())
+    await run_promise(rt.close())
+    assert log == ["open", "close"]

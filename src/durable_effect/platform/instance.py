@@ -40,6 +40,7 @@ from durable_effect.effect import (
 )
 from durable_effect.effect._core import _Async, _Fail, _Succeed, _Sync
 from durable_effect.effect._runtime import DEFAULT_SERVICES, run_loop
+from durable_effect.effect.scope import Scope
 from durable_effect.platform import Alarm, Storage
 
 __all__ = [
@@ -107,22 +108,35 @@ class Channel(Protocol):
 
 
 class RuntimeServices:
-    """The services handlers run with: the host's, plus a runtime layer built once, on first use."""
+    """The services handlers run with: the host's, plus a runtime layer built
+    once, on first use, its `Layer.scoped` resources in a scope `aclose` closes."""
 
-    __slots__ = ("_layer", "services")
+    __slots__ = ("_layer", "_scope", "services")
 
     def __init__(self, services: Mapping[type, object] | None, layer: Layer[object, object, object] | None) -> None:
         self.services: Mapping[type, object] = {**DEFAULT_SERVICES, **(services or {})}
         self._layer = layer
+        self._scope: Scope | None = None
 
     async def get(self) -> Success[Mapping[type, object]] | Failure[object]:
         if self._layer is not None:
-            built = await run_loop(self._layer.build({}), self.services)
+            services = self.services
+            if self._layer._scoped:
+                self._scope = Scope()
+                services = {**services, Scope: self._scope}
+            built = await run_loop(self._layer.build({}), services)
             if isinstance(built, Failure):
                 return built
             self.services = {**self.services, **built.value}
             self._layer = None
         return Success(self.services)
+
+    async def aclose(self) -> None:
+        """Release the scoped resources, last acquired first. Idempotent."""
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            with anyio.CancelScope(shield=True):
+                await run_loop(scope.close(Success(None)), self.services)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from durable_effect.effect import Cause, Effect, Fail, Failure, Layer, Success, TaggedError, suspend
 from durable_effect.effect._core import _Fail, _Succeed, _Sync
+from durable_effect.effect.random import current as random_current
 from durable_effect.platform.instance import (
     ALARM_MAX_RETRIES,
     IDENTITY_KEY,
@@ -111,9 +111,26 @@ class Engine:
         self._services = RuntimeServices(services, layer)
         self._client = client
 
+    @property
+    def services(self) -> Mapping[type, object]:
+        """The services handlers run with (the runtime layer's once it is built)."""
+        return self._services.services
+
     async def handler_services(self) -> Success[Mapping[type, object]] | Failure[object]:
-        """The services handlers run with; the runtime layer is built once, on first use."""
+        """The services handlers run with; the runtime layer is built once, on
+        first use, its `Layer.scoped` resources in a scope `aclose` closes."""
         return await self._services.get()
+
+    async def new_connection_id(self) -> str:
+        """A random connection id (a UUID4) from the `Random` in the handlers'
+        services, so a seeded `Random` in the runtime layer makes ids reproducible."""
+        built = await self.handler_services()
+        return str(random_current(built.value if isinstance(built, Success) else self.services).make_uuid4())
+
+    async def aclose(self) -> None:
+        """Release the runtime layer's scoped resources (`Layer.scoped`), last
+        acquired first; hosts call it when they stop. Idempotent."""
+        await self._services.aclose()
 
     def client(self) -> SocketClient:
         return self._client()
@@ -282,7 +299,7 @@ class Instance(InstanceCore[RoomError, _Run]):
     async def upgrade(self, opts: UpgradeOpts[BaseModel], accept: Callable[[list[str]], HostSocket]) -> AnyConnection:
         """Validate, accept the socket, run on_connect. Raises `UpgradeError`."""
         init = opts.connection
-        conn_id = init.id if init.id is not None else str(uuid.uuid4())
+        conn_id = init.id if init.id is not None else await self.engine.new_connection_id()
         tags = _check_tags(conn_id, init.tags)
         state = _validate_model(self.room.connection, init.initial_state, UpgradeError, "initial_state")
         try:

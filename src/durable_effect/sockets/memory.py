@@ -284,6 +284,11 @@ class InMemorySocketRuntime(InstanceBackend, Generic[Rooms_co]):
 
         return cast(Effect[int], _call(run))
 
+    def close(self) -> Effect[None]:
+        """Stop the runtime: release the resources of the `services` layer's
+        `Layer.scoped` services, last acquired first (as a server does when it stops)."""
+        return cast(Effect[None], _call(self.engine.aclose))
+
     def fail_commits(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str, on: bool = True) -> None:
         """Make every commit of the instance fail (as when its storage is
         unavailable), to test what a failed commit leaves behind."""

@@ -64,6 +64,11 @@ class TaskEngine:
             return await self._shared()
         return await self._services.get()
 
+    async def aclose(self) -> None:
+        """Release the scoped resources of the tasks' own runtime layer (a shared
+        one is closed by its room engine)."""
+        await self._services.aclose()
+
     def client(self) -> TaskClientService:
         return self._client()
 

@@ -105,6 +105,11 @@ class InMemoryTaskRuntime(TaskInstanceBackend):
         """Every scheduled alarm: (task, id) -> epoch ms."""
         return {key: store.alarm for key, store in self._stores.items() if store.alarm is not None}
 
+    def close(self) -> Effect[None]:
+        """Stop the runtime: release the resources of the `services` layer's
+        `Layer.scoped` services, last acquired first."""
+        return cast(Effect[None], _call(self.engine.aclose))
+
     # -- faults ------------------------------------------------------------------------
 
     def inject_system_failure(self, task: Task[Any, Any] | str, id: str, failure: SystemFailure) -> None:

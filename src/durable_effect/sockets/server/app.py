@@ -254,8 +254,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
     @asynccontextmanager
     async def running(self) -> AsyncIterator[SocketServer]:
         """Run the alarm scheduler and the evictor; on exit close every socket
-        with 1001 and close the storage. The ASGI lifespan does this for you;
-        use it yourself when the app is mounted inside another one."""
+        with 1001, release the services layer's `Layer.scoped` resources and
+        close the storage. The ASGI lifespan does this for you; use it yourself
+        when the app is mounted inside another one."""
         async with anyio.create_task_group() as tg:
             self._running = True
             self._alarm_wake = anyio.Event()
@@ -267,6 +268,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
                 self.shutdown()
                 tg.cancel_scope.cancel()
                 self._running = False
+                await self.engine.aclose()  # shielded inside
 
     def shutdown(self) -> None:
         for host in self._hosts.values():
