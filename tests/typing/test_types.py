@@ -30,6 +30,7 @@ GAPS = "known_gaps.py"
 PLUGIN = "plugin_usage.py"
 ROOMS = "rooms_mistakes.py"
 TASKS = "task_mistakes.py"
+TASK_USAGE = "task_usage.py"
 WIRING = "wiring_usage.py"
 WIRING_ROOMS = "wiring_rooms.py"  # the declarations the wiring files share
 MISTAKES = (
@@ -67,7 +68,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Report]]
     without the plugin, one with it) go side by side, in two processes.
     """
     runs = [
-        start_mypy(tmp_path_factory, "", (GOOD, PLANTED, GAPS, ROOMS, TASKS)),
+        start_mypy(tmp_path_factory, "", (GOOD, PLANTED, GAPS, ROOMS, TASKS, TASK_USAGE)),
         start_mypy(tmp_path_factory, "plugins = durable_effect.mypy\n", (PLUGIN, WIRING, WIRING_ROOMS, *MISTAKES)),
     ]
     by_file: dict[str, list[Report]] = defaultdict(list)
@@ -128,8 +129,9 @@ def marks(name: str, pattern: re.Pattern[str]) -> dict[int, str]:
     return {number: match.group(1) for number, match in found.items() if match is not None}
 
 
-def test_good_usage_type_checks(reports: dict[str, list[Report]]) -> None:
-    errors = [f"line {r.line}: {r.message}  [{r.code}]" for r in reports[GOOD] if r.severity == "error"]
+@pytest.mark.parametrize("name", [GOOD, TASK_USAGE])
+def test_good_usage_type_checks(reports: dict[str, list[Report]], name: str) -> None:
+    errors = [f"line {r.line}: {r.message}  [{r.code}]" for r in reports[name] if r.severity == "error"]
     assert errors == []
 
 
@@ -139,7 +141,7 @@ def test_wiring_usage_type_checks(reports: dict[str, list[Report]], name: str) -
     assert errors == []
 
 
-@pytest.mark.parametrize("name", [GOOD, PLUGIN, WIRING])
+@pytest.mark.parametrize("name", [GOOD, PLUGIN, WIRING, TASK_USAGE])
 def test_reveals_the_promised_types(reports: dict[str, list[Report]], name: str) -> None:
     promised = marks(name, _NOTE_MARK)
     assert len(promised) >= 9

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeAlias, TypeVar, overload
+from typing import Any, Generic, TypeAlias, cast, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
-from durable_effect.effect import Layer, provide
+from durable_effect.effect import Effect, Layer, provide
 from durable_effect.platform.instance import HandlerResult
-from durable_effect.sockets.registry import Handler
+from durable_effect.sockets.registry import Channel, Handler
 from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.task.ctx import TaskCtx
 from durable_effect.task.errors import TaskNotFoundError
@@ -18,21 +19,27 @@ from durable_effect.task.task import Task
 
 S = TypeVar("S", bound=BaseModel)
 Ev = TypeVar("Ev", bound=TaggedStruct)
+A = TypeVar("A")
+E1 = TypeVar("E1")
+R = TypeVar("R")
+R1 = TypeVar("R1")
+R2 = TypeVar("R2")
+R_co = TypeVar("R_co", covariant=True, default=object)
 
 __all__ = ["TaskBuilder", "TaskConfig", "TaskHandlers", "TaskRegistry", "with_services"]
 
-EventFn: TypeAlias = Callable[[TaskCtx[S, Ev], Ev], HandlerResult]
-AlarmFn: TypeAlias = Callable[[TaskCtx[S, Ev]], HandlerResult]
+EventFn: TypeAlias = Callable[[TaskCtx[S, Ev], Ev], Effect[object, object, R]]
+AlarmFn: TypeAlias = Callable[[TaskCtx[S, Ev]], Effect[object, object, R]]
 AnyTask = Task[BaseModel, TaggedStruct]
 
 
 @dataclass(frozen=True, slots=True)
-class TaskHandlers(Generic[S, Ev]):
-    """The handler implementations of one task."""
+class TaskHandlers(Generic[S, Ev, R_co]):
+    """The handler implementations of one task; `R` is the services they need."""
 
     task: Task[S, Ev]
-    on_event: Handler[EventFn[S, Ev]]
-    on_alarm: Handler[AlarmFn[S, Ev]] | None = None
+    on_event: Handler[Channel]
+    on_alarm: Handler[Channel] | None = None
     services: Layer[object, object, object] | None = None
 
     def wrap(self, eff: HandlerResult) -> HandlerResult:
@@ -40,7 +47,7 @@ class TaskHandlers(Generic[S, Ev]):
         return eff if self.services is None else eff.pipe(provide(self.services))
 
 
-def _channel(fn: Callable[..., HandlerResult] | Handler[Callable[..., HandlerResult]] | None) -> Any:
+def _channel(fn: Channel | Handler[Channel] | None) -> Handler[Channel] | None:
     """A channel as given (a function or a `Handler`), as a `Handler`."""
     if fn is None or isinstance(fn, Handler):
         return fn
@@ -50,10 +57,14 @@ def _channel(fn: Callable[..., HandlerResult] | Handler[Callable[..., HandlerRes
 class TaskBuilder(Generic[S, Ev]):
     """Typed identity builders for one task's handlers (`registry.for_(Reminders)`)."""
 
-    def on_event(self, f: EventFn[S, Ev]) -> EventFn[S, Ev]:
+    def on_event(
+        self, f: Callable[[TaskCtx[S, Ev], Ev], Effect[A, E1, R1]]
+    ) -> Callable[[TaskCtx[S, Ev], Ev], Effect[A, E1, R1]]:
         return f
 
-    def on_alarm(self, f: AlarmFn[S, Ev]) -> AlarmFn[S, Ev]:
+    def on_alarm(
+        self, f: Callable[[TaskCtx[S, Ev]], Effect[A, E1, R1]]
+    ) -> Callable[[TaskCtx[S, Ev]], Effect[A, E1, R1]]:
         return f
 
 
@@ -62,7 +73,7 @@ class TaskConfig:
     """A registry with every task's handlers: what a task runtime is made from."""
 
     tasks: Mapping[str, AnyTask]
-    handlers: Mapping[str, TaskHandlers[BaseModel, TaggedStruct]]
+    handlers: Mapping[str, TaskHandlers[BaseModel, TaggedStruct, object]]
 
     def task(self, name: str) -> AnyTask:
         try:
@@ -113,24 +124,24 @@ class TaskRegistry:
         self,
         task: Task[S, Ev],
         *,
-        on_event: EventFn[S, Ev] | Handler[EventFn[S, Ev]],
-        on_alarm: AlarmFn[S, Ev] | Handler[AlarmFn[S, Ev]] | None = None,
-    ) -> TaskHandlers[S, Ev]: ...
+        on_event: EventFn[S, Ev, R1] | Handler[EventFn[S, Ev, object], R1],
+        on_alarm: AlarmFn[S, Ev, R2] | Handler[AlarmFn[S, Ev, object], R2] | None = None,
+    ) -> TaskHandlers[S, Ev, R1 | R2]: ...
     @overload
     def handler(
         self,
         task: str,
         *,
-        on_event: EventFn[BaseModel, TaggedStruct] | Handler[EventFn[BaseModel, TaggedStruct]],
-        on_alarm: AlarmFn[BaseModel, TaggedStruct] | Handler[AlarmFn[BaseModel, TaggedStruct]] | None = None,
-    ) -> TaskHandlers[BaseModel, TaggedStruct]: ...
+        on_event: Channel | Handler[Channel],
+        on_alarm: Channel | Handler[Channel] | None = None,
+    ) -> TaskHandlers[BaseModel, TaggedStruct, object]: ...
     def handler(
         self,
         task: Task[S, Ev] | str,
         *,
-        on_event: Any,
-        on_alarm: Any = None,
-    ) -> TaskHandlers[Any, Any]:
+        on_event: Channel | Handler[Channel],
+        on_alarm: Channel | Handler[Channel] | None = None,
+    ) -> TaskHandlers[Any, Any, object]:
         """Bundle a task's handlers. Each channel takes a function or a `Handler`
         (a function with its own `on_error`)."""
         found = self._lookup(task)
@@ -139,7 +150,7 @@ class TaskRegistry:
             raise ValueError(f"task {found.name!r} needs an on_event handler")
         return TaskHandlers(found, on_event=event, on_alarm=_channel(on_alarm))
 
-    def build(self, handlers: Mapping[str, TaskHandlers[Any, Any]]) -> TaskConfig:
+    def build(self, handlers: Mapping[str, TaskHandlers[Any, Any, object]]) -> TaskConfig:
         """The config a runtime is made from. Every task needs its handlers."""
         missing = sorted(set(self.tasks) - set(handlers))
         if missing:
@@ -153,7 +164,10 @@ class TaskRegistry:
         return TaskConfig(self.tasks, dict(handlers))  # schemas erased to their bounds
 
 
-def with_services(handlers: TaskHandlers[S, Ev], layer: Layer[object, object, object]) -> TaskHandlers[S, Ev]:
-    """Provide `layer` to every handler of the bundle (layers stack: the last one given is outermost)."""
+def with_services(handlers: TaskHandlers[S, Ev, object], layer: Layer[object, object, R]) -> TaskHandlers[S, Ev, R]:
+    """Provide `layer` to every handler of the bundle (layers stack: the last one given is outermost).
+
+    As for rooms without the mypy plugin: the result needs what the layer
+    needs, and the layer is taken to provide everything the handlers need."""
     combined = layer if handlers.services is None else Layer.merge(handlers.services, layer)
-    return replace(handlers, services=combined)
+    return cast("TaskHandlers[S, Ev, R]", replace(handlers, services=combined))
