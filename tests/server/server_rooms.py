@@ -9,6 +9,7 @@ query string.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 from pydantic import BaseModel
@@ -149,3 +150,20 @@ def build(
 def make_server(storage: ServerStorage) -> SocketServer:
     """The `durable-effect serve` entry point."""
     return build(storage)
+
+
+class FailingStorage(MemoryStorage):
+    """A disk that went away: every commit fails, and so does every load of instance `broken`."""
+
+    def commit(self, room: str, id: str, puts: Mapping[str, str], deletes: Collection[str]) -> None:
+        raise OSError("disk is gone")
+
+    def load(self, room: str, id: str, key: str) -> str | None:
+        if id == "broken":
+            raise OSError("disk is gone")
+        return super().load(room, id, key)
+
+
+def make_failing_server(storage: ServerStorage) -> SocketServer:
+    """The `durable-effect serve` entry point over a `FailingStorage`."""
+    return build(FailingStorage())

@@ -25,7 +25,7 @@ TARGET = "tests.server.server_rooms:make_server"
 
 
 @contextmanager
-def serve_process(db: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def serve_process(db: Path, port: int, log: Path, target: str = TARGET) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [
@@ -33,7 +33,7 @@ def serve_process(db: Path, port: int, log: Path) -> Iterator[subprocess.Popen[b
                 "-m",
                 "durable_effect.cli",
                 "serve",
-                TARGET,
+                target,
                 "--db",
                 str(db),
                 "--port",
@@ -163,3 +163,25 @@ async def test_shutdown_in_process_closes_with_1001() -> None:
             with anyio.fail_after(5):
                 while (await http("GET", f"http://{addr}/api/notes/s1/connections"))[1] != []:
                     await asyncio.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_a_failure_is_logged_with_its_own_traceback_only(tmp_path: Path) -> None:
+    """The server does not run inside an `except ImportError` (the optional uvloop):
+    a failure's traceback carries no unrelated chained exception."""
+    db, log = tmp_path / "rooms.db", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log, "tests.server.server_rooms:make_failing_server") as proc:
+        await wait_ready(proc, base, log)
+        status, body = await http("POST", f"{base}/api/notes/f1/send", {"_tag": "Add", "text": "x"})
+        assert status == 500
+        assert body["error"]["_tag"]
+        status, _ = await http("GET", f"{base}/api/notes/broken/state")
+        assert status == 500
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert "OSError: disk is gone" in text
+    assert "uvloop" not in text and "ImportError" not in text
+    assert "During handling of the above exception" not in text

@@ -22,6 +22,7 @@ import inspect
 import json
 import logging
 import mimetypes
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
@@ -78,6 +79,13 @@ transport (frames built once, batched writes), or uvicorn over ASGI."""
 CLOSE_GOING_AWAY = 1001
 SHUTDOWN_GRACE = 2.0  # seconds the ASGI writers get to send their 1001 closes
 DEFAULT_MAX_BUFFERED = 4 << 20
+DEFAULT_BODY_TIMEOUT = 10.0
+MAX_HEAD_BYTES = 64 << 10
+"""The most bytes a request's head (request line and headers) may take: 431 past it."""
+MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 64
+"""The deepest nesting of arrays and objects an API body may have: 400 past it."""
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,7 @@ class SocketServer(InstanceBackend):
         hibernate_after: float = 60.0,
         static_dir: str | Path | None = None,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
         clock: Clock | None = None,
         transport: Transport = "native",
     ) -> None:
@@ -129,6 +138,7 @@ class SocketServer(InstanceBackend):
         self.hibernate_after = hibernate_after
         self.static_dir = Path(static_dir).resolve() if static_dir is not None else None
         self.max_buffered_bytes = max_buffered_bytes
+        self.body_timeout = body_timeout
         self._client = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self._client}
         self.engine = Engine(config, client=lambda: self._client, services=base, options=options, layer=services)
@@ -312,6 +322,15 @@ class SocketServer(InstanceBackend):
             return
         path = _route_path(scope)
         parts = [unquote(p) for p in path.strip("/").split("/")]
+        head_bytes = len(path) + len(scope.get("query_string", b"")) + sum(
+            len(k) + len(v) + 4 for k, v in scope.get("headers", [])
+        )
+        if head_bytes > MAX_HEAD_BYTES:  # however the transport read it: one chunk or many
+            if kind == "websocket":
+                await _deny(scope, send, 431, "request head too large")
+            elif kind == "http":
+                await _json(send, 431, {"error": {"_tag": "BadRequest", "message": "request head too large"}})
+            return
         if kind == "websocket":
             if len(parts) == 3 and parts[0] == "ws":
                 await self._websocket(scope, receive, send, parts[1], parts[2])
@@ -320,7 +339,9 @@ class SocketServer(InstanceBackend):
             return
         if kind != "http":
             return
-        if len(parts) == 4 and parts[0] == "api":
+        if any("\0" in p for p in parts):
+            await _json(send, 400, {"error": {"_tag": "BadRequest", "message": "NUL in the path"}})
+        elif len(parts) == 4 and parts[0] == "api":
             await self._api(scope, receive, send, parts[1], parts[2], parts[3])
         elif scope["method"] in ("GET", "HEAD") and self.static_dir is not None:
             await self._static(send, path)
@@ -347,9 +368,9 @@ class SocketServer(InstanceBackend):
         run: Callable[[], Awaitable[object]] | None = None
         if (method, action) in (("POST", "send"), ("POST", "broadcast")):
             try:
-                body = await _read_json(receive)
+                body = await _read_json(receive, self.body_timeout)
             except _BadBody as exc:
-                await _json(send, 400, {"error": {"_tag": "BadRequest", "message": str(exc)}})
+                await _json(send, exc.status, {"error": {"_tag": "BadRequest", "message": str(exc)}})
                 return
             deliver = self.send if action == "send" else self.broadcast
             run = lambda: deliver(room, id, body)  # noqa: E731
@@ -373,6 +394,10 @@ class SocketServer(InstanceBackend):
             return
         except RoomNotFoundError as exc:
             await _json(send, 404, _error_body(exc))
+            return
+        except Exception as exc:  # storage or engine failure: an answer, never silence
+            log.exception("%s /api/%s/%s/%s failed", method, room, id, action)
+            await _json(send, 500, _internal_error(exc))
             return
         if action == "state":
             await _json(send, 200, None if result is None else _model_json(result))
@@ -429,6 +454,9 @@ class SocketServer(InstanceBackend):
             await self.instance(room, id).upgrade(decided, accept)
         except UpgradeError as exc:
             return Refuse(exc.status, exc.message)
+        except Exception as exc:  # storage or engine failure: refuse the upgrade, never hang it
+            log.exception("upgrade of /ws/%s/%s failed", room, id)
+            return Refuse(500, _internal_error(exc)["error"]["message"])
         return holder[0]
 
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
@@ -484,8 +512,12 @@ class SocketServer(InstanceBackend):
     async def _static(self, send: Send, path: str) -> None:
         assert self.static_dir is not None
         relative = path.lstrip("/") or "index.html"
-        target = (self.static_dir / relative).resolve()
-        if self.static_dir not in target.parents or not target.is_file():
+        try:
+            target = (self.static_dir / relative).resolve()
+            found = self.static_dir in target.parents and target.is_file()
+        except (OSError, ValueError):  # not a name a file can have (too long, ...)
+            found = False
+        if not found:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no file {path}"}})
             return
         body = target.read_bytes()
@@ -509,7 +541,9 @@ ASGI app serving `config`'s rooms (in-memory storage unless given)."""
 
 
 class _BadBody(Exception):
-    pass
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _route_path(scope: Scope) -> str:
@@ -520,33 +554,64 @@ def _route_path(scope: Scope) -> str:
     return path or "/"
 
 
-async def _read_json(receive: Receive) -> object:
+async def _read_json(receive: Receive, timeout: float) -> object:
+    """The request body as JSON: 408 when it does not arrive within `timeout`
+    seconds, 413 past 1 MiB, 400 when it is not JSON or nested too deeply."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        body = message.get("body", b"")
-        size += len(body)
-        if size > 1 << 20:
-            raise _BadBody("request body over 1 MiB")
-        chunks.append(body)
-        if not message.get("more_body", False):
-            break
+    with anyio.move_on_after(timeout) as scope:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _BadBody("the client went away")
+            body = message.get("body", b"")
+            size += len(body)
+            if size > MAX_BODY_BYTES:
+                raise _BadBody("request body over 1 MiB", 413)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+    if scope.cancelled_caught:
+        raise _BadBody(f"request body not received within {timeout:g} s", 408)
+    data = b"".join(chunks) or b"null"
+    if _too_deep(data):
+        raise _BadBody(f"JSON nested more than {MAX_JSON_DEPTH} deep")
     try:
-        return json.loads(b"".join(chunks) or b"null")
-    except ValueError as exc:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
         raise _BadBody(f"body is not JSON: {exc}") from None
+
+
+def _too_deep(data: bytes) -> bool:
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:  # the usual case: nothing to scan
+        return False
+    depth = 0
+    for match in _JSON_NESTING.finditer(data):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def _internal_error(exc: Exception) -> dict[str, dict[str, str]]:
+    """What a client learns of an unexpected failure: its class, not its internals."""
+    return {"error": {"_tag": "InternalError", "message": f"the server failed ({type(exc).__name__})"}}
+
+
+_CLOSING_STATUSES = frozenset({400, 408, 413, 431})
+"""Bad requests: the connection closes after the answer (what follows on it cannot be trusted)."""
 
 
 async def _json(send: Send, status: int, payload: object) -> None:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status in _CLOSING_STATUSES:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

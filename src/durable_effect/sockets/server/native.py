@@ -34,6 +34,7 @@ from http import HTTPStatus
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
+import anyio
 import h11
 from websockets.exceptions import ProtocolError
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
@@ -42,14 +43,13 @@ from websockets.http11 import Request
 from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
-from durable_effect.sockets.server.app import Message, Refuse, Scope, SocketServer
+from durable_effect.sockets.server.app import MAX_HEAD_BYTES, Message, Refuse, Scope, SocketServer
 from durable_effect.sockets.server.host import CLOSE_POLICY_VIOLATION, ServerInstanceHost, SharedFrame, text_frame
 
 __all__ = ["NativeServer", "NativeSocket", "run_native", "serve_native"]
 
 log = logging.getLogger("durable_effect.server")
 
-MAX_HEAD_BYTES: Final = 64 << 10
 CLOSE_TIMEOUT: Final = 5.0
 SHUTDOWN_TIMEOUT: Final = 3.0
 HEAD_TIMEOUT: Final = 10.0  # seconds a client has to send its request head
@@ -305,9 +305,10 @@ class NativeSocket(asyncio.Protocol):
         head = self._head
         head += data
         end = head.find(b"\r\n\r\n")
+        if (len(head) if end < 0 else end + 4) > MAX_HEAD_BYTES:  # in one chunk or many
+            self._reply_plain(431, "request head too large")
+            return
         if end < 0:
-            if len(head) > MAX_HEAD_BYTES:
-                self._reply_plain(431, "request head too large")
             return
         first = bytes(head[: end + 4])
         self._head = bytearray()
@@ -333,7 +334,7 @@ class NativeSocket(asyncio.Protocol):
             self.native.spawn(self._handshake(request))
         else:
             self._phase = "http"
-            self._http = h11.Connection(h11.SERVER)
+            self._http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
             self._http_wake = asyncio.Event()
             self._http.receive_data(bytes(head))
             self.native.spawn(self._serve_http())
@@ -500,9 +501,15 @@ class NativeSocket(asyncio.Protocol):
                         conn.start_next_cycle()
                         continue
                 break
-        except h11.RemoteProtocolError:
+        except h11.RemoteProtocolError as exc:
             if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                self._reply_plain(400, "bad request")
+                status = exc.error_status_hint
+                self._reply_plain(status, "request head too large" if status == 431 else "bad request")
+                return
+        except Exception:  # a bug or a failing storage: answer, and close, never hang
+            log.exception("HTTP request failed")
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                self._reply_plain(500, "internal server error")
                 return
         if self.transport is not None:
             self.transport.close()
@@ -560,9 +567,12 @@ class NativeSocket(asyncio.Protocol):
                     self._http_write(conn, h11.EndOfMessage())
 
         await self.native.app(scope, receive, send)
-        while conn.their_state is h11.SEND_BODY:  # a body the route did not read
-            if isinstance(await self._http_event(conn, wake), h11.ConnectionClosed):
-                break
+        with anyio.move_on_after(self.native.app.body_timeout):
+            while conn.their_state is h11.SEND_BODY:  # a body the route did not read
+                if isinstance(await self._http_event(conn, wake), h11.ConnectionClosed):
+                    break
+        if conn.their_state is h11.SEND_BODY:  # it never came: no next request on this connection
+            self._phase = "closed"
 
     def _http_write(self, conn: h11.Connection, event: h11.Response | h11.Data | h11.EndOfMessage) -> None:
         data = conn.send(event)
@@ -701,12 +711,16 @@ def run_native(app: SocketServer, host: str = "127.0.0.1", port: int = 8787, *, 
             log.info("serving rooms on http://%s:%d (native transport)", host, native.port)
             await stop.wait()
 
+    # Serve outside the `except ImportError`: inside it, every exception the server
+    # logs would carry the missing uvloop as its chained context.
+    runner: Callable[[Coroutine[object, object, None]], None] = asyncio.run
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional; untyped when present
     except ImportError:
-        asyncio.run(main())
+        pass
     else:
-        uvloop.run(main())
+        runner = uvloop.run
+    runner(main())
 
 
 def _always() -> bool:
