@@ -106,6 +106,22 @@ async def test_refused_upgrade_is_a_connect_error(served: tuple[SocketServer, st
     assert (refused.value.status, refused.value.reason) == (400, "userId is at most 64 characters")
 
 
+async def test_a_1008_close_is_final(served: tuple[SocketServer, str]) -> None:
+    """Closed as too slow (or for any policy): no reconnect loop, a typed error with the reason."""
+    app, base = served
+    ann = await connect(f"{base}/ws/chat/r3?userId=ann", Chat, min_backoff=0.01)
+    for sock in app.host("chat", "r3").sockets():
+        sock.close(1008, "client too slow")
+    with pytest.raises(ClientClosedError) as closed:
+        while True:
+            await asyncio.wait_for(ann.recv(), 5)
+    assert (closed.value.code, closed.value.reason) == (1008, "client too slow")
+    assert ann.is_closed()
+    assert ann.reconnects == 0
+    with pytest.raises(ClientClosedError):
+        await ann.send(Say(text="after"))
+
+
 class NotWelcome(TaggedError):
     user_id: str
 

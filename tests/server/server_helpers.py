@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection
 
 from durable_effect.sockets.server import SocketServer
 from durable_effect.sockets.server.native import serve_native
+from durable_effect.sockets.server.uvicorn_ws import uvicorn_config
 
 TIMEOUT = 5.0
 
@@ -39,10 +40,9 @@ async def serve(app: SocketServer, on: str | None = None) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on an ephemeral port; yield `host:port`."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio", lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
+async def serve_asgi(app: SocketServer) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on an ephemeral port, configured as `app.run` does; yield `host:port`."""
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, log_level="warning"))
     task = asyncio.create_task(server.serve())
     try:
         with anyio.fail_after(TIMEOUT):

@@ -56,7 +56,13 @@ from durable_effect.sockets.errors import (
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
-from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket
+from durable_effect.sockets.server.host import (
+    CLOSE_POLICY_VIOLATION,
+    Close,
+    ServedSocket,
+    ServerInstanceHost,
+    ServerSocket,
+)
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage
 
 if TYPE_CHECKING:
@@ -212,6 +218,7 @@ class SocketServer(InstanceBackend):
         """Serve until SIGINT/SIGTERM on `transport` (default: the one given to
         the constructor); sockets are closed with 1001 and storage is closed."""
         from durable_effect.sockets.server.native import run_native
+        from durable_effect.sockets.server.uvicorn_ws import uvicorn_config
 
         if (transport or self.transport) == "native":
             run_native(self, host, port)
@@ -229,15 +236,7 @@ class SocketServer(InstanceBackend):
                 await app.closes_sent(SHUTDOWN_GRACE)
                 await super().shutdown(sockets)
 
-        config = uvicorn.Config(
-            self,
-            host=host,
-            port=port,
-            ws="websockets-sansio",
-            lifespan="on",
-            log_level=log_level,
-        )
-        Server(config).run()
+        Server(uvicorn_config(self, host, port, log_level=log_level)).run()
 
     # -- background work ---------------------------------------------------------------
 
@@ -484,8 +483,12 @@ class SocketServer(InstanceBackend):
                     if isinstance(item, Close):
                         await send({"type": "websocket.close", "code": item.code, "reason": item.reason})
                         return
+                    if not socket.is_open() and socket.close_code == CLOSE_POLICY_VIOLATION:
+                        break  # closed as too slow: what it has not taken is dropped, the close is next
                     socket.buffered -= len(item)
-                    await send({"type": "websocket.send", "text": item})
+                    with anyio.CancelScope() as socket.sending:
+                        await send({"type": "websocket.send", "text": item})
+                    socket.sending = None
         except OSError:
             socket.mark_closed()
 

@@ -38,13 +38,19 @@ import anyio
 import h11
 from websockets.exceptions import ProtocolError
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import Close, Frame, Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
 from durable_effect.sockets.server.app import MAX_HEAD_BYTES, Message, Refuse, Scope, SocketServer
-from durable_effect.sockets.server.host import CLOSE_POLICY_VIOLATION, ServerInstanceHost, SharedFrame, text_frame
+from durable_effect.sockets.server.host import (
+    CLOSE_POLICY_VIOLATION,
+    TOO_SLOW_REASON,
+    ServerInstanceHost,
+    SharedFrame,
+    text_frame,
+)
 
 __all__ = ["NativeServer", "NativeSocket", "run_native", "serve_native"]
 
@@ -271,7 +277,8 @@ class NativeSocket(asyncio.Protocol):
             transport.close()
 
     def _pump(self) -> None:
-        """Move what the sans-I/O protocol wants sent into the pending writes, in order."""
+        """Move what the sans-I/O protocol wants sent into the pending writes, in order.
+        The protocol's own output (pongs, closes) counts against `max_buffered_bytes` too."""
         proto = self.proto
         assert proto is not None
         for data in proto.data_to_send():
@@ -280,20 +287,32 @@ class NativeSocket(asyncio.Protocol):
             else:
                 self._pending.append(data)
                 self._pending_bytes += len(data)
-        if self._pending or self._eof:
+        if self._pending_bytes > self.native.max_buffered_bytes and self._paused:
+            self._overflow()
+        elif self._pending or self._eof:
             self._schedule()
 
     def _overflow(self) -> None:
-        """A client that does not read: close it (1008), never buffer without bound."""
+        """A client that does not read: close it (1008), never buffer without bound.
+
+        What is pending is dropped (whole frames); the close frame goes into the
+        transport's buffer behind the frames already there, so a client that reads
+        again gets them and then the 1008. One that still does not read is
+        dropped after `CLOSE_TIMEOUT` seconds."""
         self._pending.clear()
         self._pending_bytes = 0
         self._open = False
         self.close_code = CLOSE_POLICY_VIOLATION
         transport = self.transport
-        if transport is not None:
-            close = Frame(Opcode.CLOSE, Close(CLOSE_POLICY_VIOLATION, "client too slow").serialize())
-            transport.write(close.serialize(mask=False))
-            transport.abort()
+        proto = self.proto
+        if transport is None or proto is None or self._abort_timer is not None:
+            return
+        if proto.state is State.OPEN:
+            proto.send_close(CLOSE_POLICY_VIOLATION, TOO_SLOW_REASON)
+        for data in proto.data_to_send():
+            if data != _EOF:
+                transport.write(data)
+        self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort)
 
     def _abort(self) -> None:
         if self.transport is not None and self._phase != "closed":
