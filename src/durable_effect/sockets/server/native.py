@@ -61,6 +61,10 @@ SHUTDOWN_TIMEOUT: Final = 3.0
 HEAD_TIMEOUT: Final = 10.0  # seconds a client has to send its request head
 FLUSH_DEFERRALS: Final = 2
 FAIR_SHARE: Final = 32  # messages of one connection handled before it yields to the loop
+MAX_INBOUND_MESSAGES: Final = 256
+MAX_INBOUND_BYTES: Final = 1 << 20
+READ_SIZE: Final = 256 << 10
+"""The most bytes one read of the event loop takes: what arrives past the inbound bound before reading stops."""
 _INVALID_DATA: Final = 1007
 _EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
 _PEER_CLOSE: Final = object()
@@ -82,17 +86,20 @@ class NativeSocket(asyncio.Protocol):
         "_http",
         "_http_wake",
         "_inbox",
+        "_inbox_bytes",
         "_open",
         "_parts",
         "_paused",
         "_pending",
         "_pending_bytes",
         "_phase",
+        "_reading_paused",
         "_text",
         "close_code",
         "dirty",
         "gate",
         "host",
+        "inbound_peak",
         "native",
         "proto",
         "tags",
@@ -119,6 +126,10 @@ class NativeSocket(asyncio.Protocol):
         self._paused = False
         self._eof = False
         self._inbox: deque[tuple[object, str | bytes]] | None = None  # only while messages wait
+        self._inbox_bytes = 0
+        self._reading_paused = False
+        self.inbound_peak = 0
+        """The most messages that ever waited at once to be handled (bounded by the inbound limits)."""
         self._draining = False
         self._parts: list[bytes] = []
         self._text = False
@@ -471,9 +482,23 @@ class NativeSocket(asyncio.Protocol):
     # -- the engine, in order ----------------------------------------------------------------
 
     def _enqueue(self, kind: object, data: str | bytes) -> None:
-        if self._inbox is None:
-            self._inbox = deque()
-        self._inbox.append((kind, data))
+        inbox = self._inbox
+        if inbox is None:
+            inbox = self._inbox = deque()
+        inbox.append((kind, data))
+        self._inbox_bytes += len(data)
+        waiting = len(inbox)
+        if waiting > self.inbound_peak:
+            self.inbound_peak = waiting
+        native = self.native
+        if (
+            not self._reading_paused
+            and (waiting >= native.max_inbound_messages or self._inbox_bytes >= native.max_inbound_bytes)
+            and self.transport is not None
+        ):
+            # Backpressure: the peer's bytes wait in its own socket buffers, not in our memory.
+            self._reading_paused = True
+            self.transport.pause_reading()
         if not self._draining:
             self._draining = True
             self.native.handling += 1
@@ -493,6 +518,9 @@ class NativeSocket(asyncio.Protocol):
                 if handled % FAIR_SHARE == 0:
                     await asyncio.sleep(0)  # a busy connection lets the others' messages in
                 kind, data = inbox.popleft()
+                self._inbox_bytes -= len(data)
+                if self._reading_paused and self._below_resume():
+                    self._resume_reading()
                 instance = app.instance(host.room, host.id)
                 if kind is _PEER_CLOSE:
                     assert isinstance(data, str)
@@ -504,6 +532,21 @@ class NativeSocket(asyncio.Protocol):
             native.handling -= 1
             self._draining = False
             self._inbox = None
+            self._inbox_bytes = 0
+            if self._reading_paused:
+                self._resume_reading()
+
+    def _below_resume(self) -> bool:
+        """Under half of both inbound limits: time to read again."""
+        inbox = self._inbox
+        native = self.native
+        waiting = len(inbox) if inbox is not None else 0
+        return waiting <= native.max_inbound_messages // 2 and self._inbox_bytes <= native.max_inbound_bytes // 2
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        if self.transport is not None:
+            self.transport.resume_reading()
 
     # -- plain HTTP ----------------------------------------------------------------------------
 
@@ -621,8 +664,12 @@ class NativeServer:
         deflate: bool = False,
         max_message_bytes: int | None = None,
         head_timeout: float = HEAD_TIMEOUT,
+        max_inbound_messages: int = MAX_INBOUND_MESSAGES,
+        max_inbound_bytes: int = MAX_INBOUND_BYTES,
     ) -> None:
         self.app = app
+        self.max_inbound_messages = max_inbound_messages
+        self.max_inbound_bytes = max_inbound_bytes
         self.deflate = deflate
         self.head_timeout = head_timeout
         self.max_message_bytes = (
@@ -703,12 +750,22 @@ async def serve_native(
     *,
     deflate: bool = False,
     head_timeout: float = HEAD_TIMEOUT,
+    max_inbound_messages: int = MAX_INBOUND_MESSAGES,
+    max_inbound_bytes: int = MAX_INBOUND_BYTES,
 ) -> AsyncIterator[NativeServer]:
     """Serve `app` on the native transport while the block runs (alarms and
     eviction included); on exit close the sockets with 1001 and the storage.
     `head_timeout`: seconds a client has to send a request head (also how long
-    an HTTP keep-alive connection may stay idle)."""
-    native = NativeServer(app, deflate=deflate, head_timeout=head_timeout)
+    an HTTP keep-alive connection may stay idle). A connection stops being read
+    while `max_inbound_messages` of its messages, or `max_inbound_bytes` of
+    them, wait to be handled; it is read again once both are under half."""
+    native = NativeServer(
+        app,
+        deflate=deflate,
+        head_timeout=head_timeout,
+        max_inbound_messages=max_inbound_messages,
+        max_inbound_bytes=max_inbound_bytes,
+    )
     async with app.running():
         await native.start(host, port)
         try:
