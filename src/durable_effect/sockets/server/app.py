@@ -18,6 +18,7 @@ attachments on the next frame, exactly like a hibernated Durable Object.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -217,7 +218,7 @@ class SocketServer(InstanceBackend):
     ) -> None:
         """Serve until SIGINT/SIGTERM on `transport` (default: the one given to
         the constructor); sockets are closed with 1001 and storage is closed."""
-        from durable_effect.sockets.server.native import run_native
+        from durable_effect.sockets.server.native import quiet_accept_errors, run_native
         from durable_effect.sockets.server.uvicorn_ws import uvicorn_config
 
         if (transport or self.transport) == "native":
@@ -228,6 +229,10 @@ class SocketServer(InstanceBackend):
         app = self
 
         class Server(uvicorn.Server):
+            async def startup(self, sockets: list[RawSocket] | None = None) -> None:
+                quiet_accept_errors(asyncio.get_running_loop())
+                await super().startup(sockets)
+
             async def shutdown(self, sockets: list[RawSocket] | None = None) -> None:
                 # Close the sockets with 1001 (going away) and let the closes go
                 # out first: uvicorn's own shutdown would close them with 1012.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import signal
@@ -52,7 +53,7 @@ from durable_effect.sockets.server.host import (
     text_frame,
 )
 
-__all__ = ["NativeServer", "NativeSocket", "run_native", "serve_native"]
+__all__ = ["NativeServer", "NativeSocket", "quiet_accept_errors", "run_native", "serve_native"]
 
 log = logging.getLogger("durable_effect.server")
 
@@ -783,6 +784,7 @@ def run_native(app: SocketServer, host: str = "127.0.0.1", port: int = 8787, *, 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        quiet_accept_errors(loop)
         async with serve_native(app, host, port, deflate=deflate) as native:
             log.info("serving rooms on http://%s:%d (native transport)", host, native.port)
             await stop.wait()
@@ -797,6 +799,50 @@ def run_native(app: SocketServer, host: str = "127.0.0.1", port: int = 8787, *, 
     else:
         runner = uvloop.run
     runner(main())
+
+
+ACCEPT_ERROR_INTERVAL: Final = 10.0
+_ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop, interval: float = ACCEPT_ERROR_INTERVAL) -> None:
+    """Log running out of descriptors (or memory) for `accept()` once per `interval` seconds.
+
+    asyncio already stops accepting for a second when `accept()` fails so, but it
+    reports every failed attempt (up to the backlog's length per loop turn, each with
+    a traceback) and, if the server closes meanwhile, every retry that finds the
+    socket gone: megabytes of log a second. Other exceptions go to the handler
+    that was there before."""
+    previous = loop.get_exception_handler()
+    last = -interval
+    missed = 0
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        nonlocal last, missed
+        exc = context.get("exception")
+        message = str(context.get("message", ""))
+        if isinstance(exc, OSError) and exc.errno in _ACCEPT_ERRNOS and message.startswith("socket.accept()"):
+            now = loop.time()
+            if now - last < interval:
+                missed += 1
+                return
+            log.error(
+                "out of file descriptors (or memory): accept() failed with %s; new connections wait"
+                " (%d more failures since the last report, reported once per %g s)",
+                errno.errorcode.get(exc.errno or 0, exc.errno),
+                missed,
+                interval,
+            )
+            last, missed = now, 0
+            return
+        if isinstance(exc, ValueError | OSError) and "._start_serving(" in message:
+            return  # an accept retry that found the listening socket closed: nothing to serve
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 def _always() -> bool:
