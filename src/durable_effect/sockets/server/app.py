@@ -57,13 +57,7 @@ from durable_effect.sockets.errors import (
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
-from durable_effect.sockets.server.host import (
-    CLOSE_POLICY_VIOLATION,
-    Close,
-    ServedSocket,
-    ServerInstanceHost,
-    ServerSocket,
-)
+from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage
 
 if TYPE_CHECKING:
@@ -482,18 +476,13 @@ class SocketServer(InstanceBackend):
 
     async def _writer(self, socket: ServerSocket, send: Send, scope: anyio.CancelScope) -> None:
         try:
-            while True:
-                batch = await socket.next_batch()
-                for item in batch:
-                    if isinstance(item, Close):
-                        await send({"type": "websocket.close", "code": item.code, "reason": item.reason})
-                        return
-                    if not socket.is_open() and socket.close_code == CLOSE_POLICY_VIOLATION:
-                        break  # closed as too slow: what it has not taken is dropped, the close is next
-                    socket.buffered -= len(item)
-                    with anyio.CancelScope() as socket.sending:
-                        await send({"type": "websocket.send", "text": item})
-                    socket.sending = None
+            with anyio.CancelScope() as socket.sending:
+                await _write(socket, send)
+            if socket.sending.cancel_called:
+                # Closed as too slow: the send waiting for the client was cancelled and
+                # its unsent frames dropped; what is left is the close.
+                socket.sending = None
+                await _write(socket, send)
         except OSError:
             socket.mark_closed()
 
@@ -552,6 +541,17 @@ class _BadBody(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+async def _write(socket: ServerSocket, send: Send) -> None:
+    """Send the socket's frames as the gate lets them through, up to and including its close."""
+    while True:
+        for item in await socket.next_batch():
+            if isinstance(item, Close):
+                await send({"type": "websocket.close", "code": item.code, "reason": item.reason})
+                return
+            socket.buffered -= len(item)
+            await send({"type": "websocket.send", "text": item})
 
 
 def _route_path(scope: Scope) -> str:
