@@ -125,6 +125,8 @@ def upgrade_options(request: UpgradeRequest) -> UpgradeOpts[NoteConn] | Refuse:
     name = request.query.get("name", "anon")
     if name == "forbidden":
         return Refuse(403, "not you")
+    if name == "explode":
+        raise RuntimeError("a bug in the hook")
     extra = [f"t{i}" for i in range(int(request.query.get("ntags", "0")))]
     dup = request.query.get("dup", "allow")
     policy: Policy = "reject" if dup == "reject" else "replace" if dup == "replace" else "allow"

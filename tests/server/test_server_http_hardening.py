@@ -114,3 +114,15 @@ async def test_a_failing_storage_is_an_answer_not_silence() -> None:
                     pass
             assert refused.value.response.status_code == 500
             assert b"OSError" in refused.value.response.body
+
+
+@pytest.mark.anyio
+async def test_an_upgrade_hook_that_raises_is_a_500_refusal() -> None:
+    app = make_socket_server(config, storage=MemoryStorage(), upgrade_options=upgrade_options)
+    async with serve(app) as addr:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://{addr}/ws/notes/x?name=explode", open_timeout=TIMEOUT):
+                pass
+        assert refused.value.response.status_code == 500
+        assert b"RuntimeError" in refused.value.response.body
+        assert b"a bug in the hook" not in refused.value.response.body

@@ -436,7 +436,11 @@ class SocketServer(InstanceBackend):
             self.config.room(room)
         except RoomNotFoundError:
             return Refuse(404, f"no room named {room!r}")
-        decided = await self._upgrade_options(UpgradeRequest(room, id, query, headers))
+        try:
+            decided = await self._upgrade_options(UpgradeRequest(room, id, query, headers))
+        except Exception as exc:  # a bug in the hook: refuse, never hang
+            log.exception("upgrade_options failed for /ws/%s/%s", room, id)
+            return Refuse(500, _internal_error(exc)["error"]["message"])
         if isinstance(decided, Refuse):
             return decided
         host = self.host(room, id)

@@ -371,6 +371,14 @@ class NativeSocket(asyncio.Protocol):
             self.native.spawn(self._serve_http())
 
     async def _handshake(self, request: Request) -> None:
+        try:
+            await self._upgrade(request)
+        except Exception:  # a bug: refuse the upgrade, never leave it hanging
+            log.exception("WebSocket upgrade failed")
+            if self._phase == "handshake":
+                self._refuse_ws(500, "internal server error")
+
+    async def _upgrade(self, request: Request) -> None:
         proto = self.proto
         assert proto is not None
         path, _, query = request.path.partition("?")
