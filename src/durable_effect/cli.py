@@ -51,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--db", default=None, help="SQLite file for state and alarms (default: in memory)")
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
+        "--debug",
+        action="store_true",
+        help="tell clients the message of an unexpected server failure, not only its class",
+    )
+    serve.add_argument(
         "--transport",
         choices=["native", "asgi"],
         default=None,
@@ -59,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     app = load_server(args.target, args.db)
+    app.debug = app.debug or args.debug
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     app.run(args.host, args.port, transport=args.transport, log_level=args.log_level)
 

@@ -126,3 +126,12 @@ async def test_an_upgrade_hook_that_raises_is_a_500_refusal() -> None:
         assert refused.value.response.status_code == 500
         assert b"RuntimeError" in refused.value.response.body
         assert b"a bug in the hook" not in refused.value.response.body
+
+
+@pytest.mark.anyio
+async def test_debug_mode_tells_the_failure_message() -> None:
+    app = make_socket_server(config, storage=FailingStorage(), upgrade_options=upgrade_options, debug=True)
+    async with serve(app) as addr:
+        status, body, _ = await exchange(addr, get("/api/notes/broken/state"))
+        assert status == 500
+        assert b"OSError: disk is gone" in body

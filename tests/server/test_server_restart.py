@@ -28,7 +28,7 @@ TARGET = "tests.server.server_rooms:make_server"
 
 @contextmanager
 def serve_process(
-    db: Path, port: int, log: Path, target: str = TARGET, *, nofile: int | None = None
+    db: Path, port: int, log: Path, target: str = TARGET, *, nofile: int | None = None, debug: bool = False
 ) -> Iterator[subprocess.Popen[bytes]]:
     def limit_files() -> None:
         if nofile is not None:
@@ -50,6 +50,7 @@ def serve_process(
                 "warning",
                 "--transport",
                 server_helpers.transport,
+                *(["--debug"] if debug else []),
             ],
             cwd=ROOT,
             preexec_fn=limit_files,
@@ -181,11 +182,13 @@ async def test_a_failure_is_logged_with_its_own_traceback_only(tmp_path: Path) -
     db, log = tmp_path / "rooms.db", tmp_path / "server.log"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve_process(db, port, log, "tests.server.server_rooms:make_failing_server") as proc:
+    with serve_process(db, port, log, "tests.server.server_rooms:make_failing_server", debug=True) as proc:
         await wait_ready(proc, base, log)
         status, body = await http("POST", f"{base}/api/notes/f1/send", {"_tag": "Add", "text": "x"})
         assert status == 500
         assert body["error"]["_tag"]
+        status, body = await http("GET", f"{base}/api/notes/broken/state")
+        assert (status, body["error"]["message"]) == (500, "the server failed (OSError: disk is gone)")  # --debug
         status, _ = await http("GET", f"{base}/api/notes/broken/state")
         assert status == 500
         proc.terminate()

@@ -128,6 +128,7 @@ class SocketServer(InstanceBackend):
         static_dir: str | Path | None = None,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        debug: bool = False,
         clock: Clock | None = None,
         transport: Transport = "native",
     ) -> None:
@@ -140,6 +141,8 @@ class SocketServer(InstanceBackend):
         self.static_dir = Path(static_dir).resolve() if static_dir is not None else None
         self.max_buffered_bytes = max_buffered_bytes
         self.body_timeout = body_timeout
+        self.debug = debug
+        """Tell clients the message of an unexpected failure, not only its class (never in production)."""
         self._client = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self._client}
         self.engine = Engine(config, client=lambda: self._client, services=base, options=options, layer=services)
@@ -395,7 +398,7 @@ class SocketServer(InstanceBackend):
             return
         except Exception as exc:  # storage or engine failure: an answer, never silence
             log.exception("%s /api/%s/%s/%s failed", method, room, id, action)
-            await _json(send, 500, _internal_error(exc))
+            await _json(send, 500, _internal_error(exc, self.debug))
             return
         if action == "state":
             await _json(send, 200, None if result is None else _model_json(result))
@@ -440,7 +443,7 @@ class SocketServer(InstanceBackend):
             decided = await self._upgrade_options(UpgradeRequest(room, id, query, headers))
         except Exception as exc:  # a bug in the hook: refuse, never hang
             log.exception("upgrade_options failed for /ws/%s/%s", room, id)
-            return Refuse(500, _internal_error(exc)["error"]["message"])
+            return Refuse(500, _internal_error(exc, self.debug)["error"]["message"])
         if isinstance(decided, Refuse):
             return decided
         host = self.host(room, id)
@@ -458,7 +461,7 @@ class SocketServer(InstanceBackend):
             return Refuse(exc.status, exc.message)
         except Exception as exc:  # storage or engine failure: refuse the upgrade, never hang it
             log.exception("upgrade of /ws/%s/%s failed", room, id)
-            return Refuse(500, _internal_error(exc)["error"]["message"])
+            return Refuse(500, _internal_error(exc, self.debug)["error"]["message"])
         return holder[0]
 
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
@@ -609,9 +612,10 @@ def _too_deep(data: bytes) -> bool:
     return False
 
 
-def _internal_error(exc: Exception) -> dict[str, dict[str, str]]:
-    """What a client learns of an unexpected failure: its class, not its internals."""
-    return {"error": {"_tag": "InternalError", "message": f"the server failed ({type(exc).__name__})"}}
+def _internal_error(exc: Exception, debug: bool) -> dict[str, dict[str, str]]:
+    """What a client learns of an unexpected failure: its class, and its message only in debug mode."""
+    detail = f"{type(exc).__name__}: {exc}" if debug else type(exc).__name__
+    return {"error": {"_tag": "InternalError", "message": f"the server failed ({detail})"}}
 
 
 _CLOSING_STATUSES = frozenset({400, 408, 413, 431})
