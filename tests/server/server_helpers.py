@@ -23,6 +23,9 @@ from durable_effect.sockets.server.uvicorn_ws import uvicorn_config
 TIMEOUT = 5.0
 
 
+current_uvicorn: uvicorn.Server | None = None
+"""The uvicorn server `serve_asgi` runs (tests look at its connections)."""
+
 TRANSPORTS = ["native", "asgi"]
 transport = "native"
 """The transport `serve` uses; tests/server/conftest.py runs every test on each."""
@@ -42,7 +45,8 @@ async def serve(app: SocketServer, on: str | None = None) -> AsyncIterator[str]:
 @asynccontextmanager
 async def serve_asgi(app: SocketServer) -> AsyncIterator[str]:
     """Run `app` under uvicorn on an ephemeral port, configured as `app.run` does; yield `host:port`."""
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, log_level="warning"))
+    global current_uvicorn
+    server = current_uvicorn = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, log_level="warning"))
     task = asyncio.create_task(server.serve())
     try:
         with anyio.fail_after(TIMEOUT):

@@ -44,6 +44,14 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     max_buffered_bytes: ClassVar[int] = 4 << 20
     _closed_by_us = False
+    inbound_peak = 0
+    """The most received messages that ever waited at once for the app."""
+
+    def send_receive_event_to_app(self) -> None:
+        super().send_receive_event_to_app()
+        waiting = self.queue.qsize()
+        if waiting > self.inbound_peak:
+            self.inbound_peak = waiting
 
     async def send(self, message: ASGISendEvent) -> None:
         if self._closed_by_us:
