@@ -24,14 +24,23 @@ __all__ = ["load_server", "main"]
 def load_server(target: str, db: str | None) -> SocketServer:
     """Import `MODULE:ATTR` and make the server it describes."""
     from durable_effect.sockets.registry import SocketConfig
-    from durable_effect.sockets.server import MemoryStorage, SocketServer, SQLiteStorage, make_socket_server
+    from durable_effect.sockets.server import (
+        MemoryStorage,
+        SocketServer,
+        SQLiteStorage,
+        StorageError,
+        make_socket_server,
+    )
 
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise SystemExit(f"expected MODULE:ATTR, got {target!r}")
     sys.path.insert(0, str(Path.cwd()))
     obj = getattr(importlib.import_module(module_name), attr)
-    storage = SQLiteStorage(db) if db else MemoryStorage()
+    try:
+        storage = SQLiteStorage(db) if db else MemoryStorage()
+    except StorageError as exc:
+        raise SystemExit(f"durable-effect: {exc}") from None
     if isinstance(obj, SocketConfig):
         return make_socket_server(obj, storage=storage)
     if callable(obj):
