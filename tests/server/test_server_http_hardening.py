@@ -135,3 +135,14 @@ async def test_debug_mode_tells_the_failure_message() -> None:
         status, body, _ = await exchange(addr, get("/api/notes/broken/state"))
         assert status == 500
         assert b"OSError: disk is gone" in body
+
+
+@pytest.mark.anyio
+async def test_a_stalled_head_is_answered_408_and_closed() -> None:
+    app = make_socket_server(config, storage=MemoryStorage(), upgrade_options=upgrade_options)
+    async with serve(app, head_timeout=0.3) as addr:
+        status, _, closed = await exchange(addr, b"GET /api/notes/h/state HTTP/1.1\r\nHost: x\r\n")
+        assert (status, closed) == (408, True)
+        # a request that comes in time is served, on the same kind of connection
+        status, _, _ = await exchange(addr, get("/api/notes/h/state"))
+        assert status == 200

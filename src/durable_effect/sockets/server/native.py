@@ -149,7 +149,8 @@ class NativeSocket(asyncio.Protocol):
 
     def _head_timeout(self) -> None:
         if self._phase == "head" and self.transport is not None:
-            self.transport.abort()
+            self._abort_timer = None
+            self._reply_plain(408, "request timeout")
 
     def data_received(self, data: bytes) -> None:
         if self._phase == "open" or self._phase == "handshake":

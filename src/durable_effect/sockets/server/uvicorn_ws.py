@@ -19,6 +19,7 @@ the app, so what one connection has queued is bounded by one read.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -33,8 +34,17 @@ if TYPE_CHECKING:
 
     from durable_effect.sockets.server.app import SocketServer
 
-__all__ = ["CLOSE_GRACE", "BoundedWebSocketProtocol", "bounded_protocol", "uvicorn_config"]
+__all__ = [
+    "CLOSE_GRACE",
+    "HEAD_TIMEOUT",
+    "BoundedWebSocketProtocol",
+    "bounded_protocol",
+    "head_timeout_protocol",
+    "uvicorn_config",
+]
 
+HEAD_TIMEOUT = 10.0
+"""Seconds a client has to send its first request head (as on the native transport)."""
 CLOSE_GRACE = 5.0
 """Seconds a peer has to finish the close handshake once the server's close frame is sent."""
 
@@ -119,9 +129,37 @@ def bounded_protocol(max_buffered_bytes: int) -> type[BoundedWebSocketProtocol]:
     return type("BoundedWebSocketProtocol", (BoundedWebSocketProtocol,), {"max_buffered_bytes": max_buffered_bytes})
 
 
-def uvicorn_config(app: SocketServer, host: str, port: int, *, log_level: str = "info") -> uvicorn.Config:
-    """uvicorn's `Config` for serving `app`: the bounded WebSocket protocol, the lifespan on."""
+def head_timeout_protocol(timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (h11 or httptools, as uvicorn picks) that answers 408 and
+    closes a connection whose first request head has not arrived within `timeout` seconds
+    (uvicorn's own `timeout_keep_alive` only covers the wait between requests)."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base = AutoHTTPProtocol
+
+    def connection_made(self: asyncio.Protocol, transport: asyncio.BaseTransport) -> None:
+        base.connection_made(self, transport)
+        assert isinstance(transport, asyncio.Transport)
+        asyncio.get_running_loop().call_later(timeout, _head_timed_out, self, transport)
+
+    return type("HeadTimeoutHTTPProtocol", (base,), {"connection_made": connection_made})
+
+
+def _head_timed_out(protocol: asyncio.Protocol, transport: asyncio.Transport) -> None:
+    if transport.is_closing() or transport.get_protocol() is not protocol:
+        return  # gone, or upgraded to a WebSocket
+    if getattr(protocol, "cycle", None) is None:  # no request has started on this connection
+        transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        transport.close()
+
+
+def uvicorn_config(
+    app: SocketServer, host: str, port: int, *, log_level: str = "info", head_timeout: float = HEAD_TIMEOUT
+) -> uvicorn.Config:
+    """uvicorn's `Config` for serving `app`: the bounded WebSocket protocol, a
+    `head_timeout` for the first request head, the lifespan on."""
     import uvicorn
 
     ws = bounded_protocol(app.max_buffered_bytes)
-    return uvicorn.Config(app, host=host, port=port, ws=ws, lifespan="on", log_level=log_level)
+    http = head_timeout_protocol(head_timeout)
+    return uvicorn.Config(app, host=host, port=port, ws=ws, http=http, lifespan="on", log_level=log_level)
