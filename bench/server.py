@@ -107,7 +107,7 @@ async def _baseline_main(port: int) -> None:
             async for raw in ws:
                 data = json.loads(raw)
                 if data.get("_tag") == "Say":
-                    out = {"_tag": "Message", "text": data["text"], "user_id": user_id, "ts": time.time() * 1000}
+                    out = {"_tag": "Message", "text": data["text"], "userId": user_id, "ts": time.time() * 1000}
                     broadcast(clients, json.dumps(out, separators=(",", ":")))
         finally:
             clients.discard(ws)

@@ -146,7 +146,7 @@ async def test_two_pages_chat(site: str, browser: str) -> None:
 
     # The server saw it too.
     state = await asyncio.to_thread(http, "GET", f"{site}/api/chat/lobby/state")
-    assert state["message_count"] == 1
+    assert state["messageCount"] == 1
 
     # Bob leaves: Ann's list drops him.
     await bob.js("ws.close(1000, 'bye')")
