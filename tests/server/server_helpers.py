@@ -28,20 +28,22 @@ transport = "native"
 
 
 @asynccontextmanager
-async def serve(app: SocketServer, on: str | None = None) -> AsyncIterator[str]:
-    """Serve `app` on an ephemeral port on transport `on` (default: the current one); yield `host:port`."""
+async def serve(app: SocketServer, on: str | None = None, port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` on `port` (ephemeral by default) on transport `on` (default: the current one); yield `host:port`."""
     if (on or transport) == "native":
-        async with serve_native(app) as native:
+        async with serve_native(app, port=port) as native:
             yield f"127.0.0.1:{native.port}"
         return
-    async with serve_asgi(app) as addr:
+    async with serve_asgi(app, port) as addr:
         yield addr
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on an ephemeral port; yield `host:port`."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio", lifespan="on", log_level="warning")
+async def serve_asgi(app: Any, port: int = 0) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on `port` (ephemeral by default); yield `host:port`."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws="websockets-sansio", lifespan="on", log_level="warning"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

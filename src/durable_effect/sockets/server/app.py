@@ -10,6 +10,7 @@ Routes (paths are relative to where the app is mounted):
 | `GET /api/{room}/{id}/connections?tag=` | `[{"id", "tags", "state"}, ...]`                 |
 | `POST /api/{room}/{id}/broadcast`       | a broadcast message (JSON)                       |
 | `POST /api/{room}/{id}/alarm`           | run `on_alarm` now                               |
+| `GET /_durable_effect/client.js`        | the browser client (an ES module)                |
 
 Alarms are persisted and fired by a scheduler task; idle instances are
 evicted after `hibernate_after` seconds and rehydrate from their sockets'
@@ -78,6 +79,9 @@ transport (frames built once, batched writes), or uvicorn over ASGI."""
 CLOSE_GOING_AWAY = 1001
 SHUTDOWN_GRACE = 2.0  # seconds the ASGI writers get to send their 1001 closes
 DEFAULT_MAX_BUFFERED = 4 << 20
+BROWSER_PREFIX = "/_durable_effect/"
+BROWSER_DIR = (Path(__file__).parent.parent / "browser").resolve()
+"""The browser client (`client.js`, `client.d.ts`), served under `BROWSER_PREFIX`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +326,10 @@ class SocketServer(InstanceBackend):
             return
         if len(parts) == 4 and parts[0] == "api":
             await self._api(scope, receive, send, parts[1], parts[2], parts[3])
+        elif scope["method"] in ("GET", "HEAD") and path.startswith(BROWSER_PREFIX):
+            await self._static(send, path, BROWSER_DIR, path.removeprefix(BROWSER_PREFIX))
         elif scope["method"] in ("GET", "HEAD") and self.static_dir is not None:
-            await self._static(send, path)
+            await self._static(send, path, self.static_dir, path.lstrip("/") or "index.html")
         else:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route for {path}"}})
 
@@ -481,11 +487,9 @@ class SocketServer(InstanceBackend):
             return Refuse(400, f"query does not give a valid {model.__name__}: {exc.error_count()} error(s)")
         return UpgradeOpts(ConnectionInit(state, id=request.query.get("id")))
 
-    async def _static(self, send: Send, path: str) -> None:
-        assert self.static_dir is not None
-        relative = path.lstrip("/") or "index.html"
-        target = (self.static_dir / relative).resolve()
-        if self.static_dir not in target.parents or not target.is_file():
+    async def _static(self, send: Send, path: str, root: Path, relative: str) -> None:
+        target = (root / relative).resolve()
+        if root not in target.parents or not target.is_file():
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no file {path}"}})
             return
         body = target.read_bytes()
