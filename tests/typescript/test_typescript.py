@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -90,3 +91,12 @@ def test_a_mistake_is_a_compile_error(project: Path, mistake: str) -> None:
     assert result.returncode != 0, f"{mistake} compiled"
     assert "mistake.ts(4," in result.stdout, result.stdout  # the error is on the mistake's line
     assert MISTAKES[mistake][1] in result.stdout, result.stdout
+
+
+def test_the_guide_s_typescript_compiles(project: Path) -> None:
+    guide = (HERE.parents[1] / "docs" / "guide.md").read_text()
+    blocks = [b for b in re.findall(r"```ts\n(.*?)```", guide, re.DOTALL) if b.startswith("import")]
+    assert len(blocks) == 1, "docs/guide.md: the client example in From the browser"
+    (project / "guide_example.ts").write_text(blocks[0] + "export {};\n")
+    result = tsc(project, "guide_example.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
