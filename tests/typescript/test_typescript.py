@@ -100,3 +100,18 @@ def test_the_guide_s_typescript_compiles(project: Path) -> None:
     (project / "guide_example.ts").write_text(blocks[0] + "export {};\n")
     result = tsc(project, "guide_example.ts")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_client_d_ts_declares_what_client_js_exports(project: Path) -> None:
+    assert NODE is not None
+    exported = subprocess.run(
+        [NODE, "--input-type=module", "-e", "console.log(Object.keys(await import('./client.js')).sort().join())"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()[0]
+    types = (project / "client.d.ts").read_text()
+    declared = re.findall(r"^export declare (?:class|function|const) (\w+)", types, re.M)
+    assert exported == ",".join(sorted(declared))
