@@ -178,3 +178,34 @@ async def test_a_refused_first_connection_is_a_connect_error(
         f"C.connect({json.dumps(path)}).then(() => 'open', (err) => [err instanceof C.ConnectError, err._tag])"
     )
     assert got == [True, "ConnectError"]
+
+
+async def test_binary_frames_are_json_and_undecodable_ones_are_dropped(
+    served: tuple[SocketServer, str], browser: str
+) -> None:
+    _, site = served
+    page = await page_with_client(browser, site)
+    got = await page.js(
+        """(async () => {
+            let socket = null;
+            class Fake extends EventTarget {  // the `WebSocket` option: any class with this shape
+                constructor(url) {
+                    super();
+                    socket = this;
+                    this.readyState = 0;
+                    setTimeout(() => { this.readyState = 1; this.dispatchEvent(new Event("open")); });
+                }
+                send() {}
+                close(code, reason) { this.dispatchEvent(new CloseEvent("close", { code, reason })); }
+            }
+            const conn = await C.connect("ws://example.invalid/ws/chat/r6", { WebSocket: Fake });
+            const frame = (data) => socket.dispatchEvent(new MessageEvent("message", { data }));
+            frame("not json");
+            frame(JSON.stringify({ no: "tag" }));
+            frame(new TextEncoder().encode(JSON.stringify({ _tag: "UserJoined", userId: "bob" })).buffer);
+            const first = await conn.recv();
+            conn.close();
+            return { first, binaryType: socket.binaryType };
+        })()"""
+    )
+    assert got == {"first": {"_tag": "UserJoined", "userId": "bob"}, "binaryType": "arraybuffer"}

@@ -115,6 +115,7 @@ export class RoomConnection {
       if (first) first.reject(new ConnectError(`could not connect to ${this.url}: ${err}`));
       return;
     }
+    ws.binaryType = "arraybuffer"; // a binary frame is JSON too, decoded as UTF-8
     this.#ws = ws;
     ws.addEventListener("open", () => {
       if (this.state === "closed") {
