@@ -25,16 +25,22 @@ if TYPE_CHECKING:
 __all__ = ["load_server", "main", "print_schema"]
 
 
+def _import(target: str) -> object:
+    """The object `MODULE:ATTR` names (MODULE importable from the working directory)."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise SystemExit(f"expected MODULE:ATTR, got {target!r}")
+    sys.path.insert(0, str(Path.cwd()))
+    obj: object = getattr(importlib.import_module(module_name), attr)
+    return obj
+
+
 def load_server(target: str, db: str | None) -> SocketServer:
     """Import `MODULE:ATTR` and make the server it describes."""
     from durable_effect.sockets.registry import SocketConfig
     from durable_effect.sockets.server import MemoryStorage, SocketServer, SQLiteStorage, make_socket_server
 
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise SystemExit(f"expected MODULE:ATTR, got {target!r}")
-    sys.path.insert(0, str(Path.cwd()))
-    obj = getattr(importlib.import_module(module_name), attr)
+    obj = _import(target)
     storage = SQLiteStorage(db) if db else MemoryStorage()
     if isinstance(obj, SocketConfig):
         return make_socket_server(obj, storage=storage)
@@ -51,11 +57,7 @@ def print_schema(target: str, typescript: bool) -> None:
 
     from durable_effect.sockets import wire
 
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise SystemExit(f"expected MODULE:ATTR, got {target!r}")
-    sys.path.insert(0, str(Path.cwd()))
-    obj = getattr(importlib.import_module(module_name), attr)
+    obj = _import(target)
     try:
         rooms = wire.rooms_of(obj)
     except TypeError:
