@@ -49,9 +49,21 @@ from durable_effect.sockets.server.app import Transport
 HOST = "127.0.0.1"
 SENDERS = 10
 CHAT_CASES = ((False, 50, 2_000), (False, 500, 400), (True, 500, 400))  # (burst, clients, total messages)
+BIG_ROOM = 10_000  # clients in one room
+BIG_ROOM_RATE = 10.0  # Says per second, from one sender
+BIG_ROOM_SECONDS = 10.0
+BIG_ROOM_CONNECT_TIMEOUT = 180.0
 IDLE_WARMUP = 10
 IDLE_CLIENTS = 1_000
 TRANSPORTS: tuple[Transport, ...] = ("native", "asgi")
+PEERS = ("aiohttp", "socketio")
+SERVERS = (
+    ("baseline", "websockets (broadcast)"),
+    ("aiohttp", "aiohttp"),
+    ("socketio", "python-socketio (ASGI, uvicorn)"),
+    ("native", "durable-effect, native"),
+    ("asgi", "durable-effect, ASGI (uvicorn)"),
+)
 CPU_GOALS: dict[str, float] = {"native": 0.5, "asgi": 1.5}
 RSS_GOALS_KB: dict[str, float] = {"native": 8.0, "asgi": 24.0}
 START_TIMEOUT = 20.0
@@ -121,6 +133,67 @@ def _serve_baseline(port: int) -> None:
         asyncio.run(_baseline_main(port))
 
 
+def _serve_aiohttp(port: int) -> None:
+    """The same room with aiohttp's WebSocket server, written as its docs show: one handler
+    coroutine per connection, `await ws.send_str(frame)` to each member of the room."""
+    from aiohttp import WSMsgType, web
+
+    rooms: dict[str, set[web.WebSocketResponse]] = {}
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        user_id = request.query.get("userId", "anon")
+        clients = rooms.setdefault(request.path, set())
+        clients.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    continue
+                data = json.loads(msg.data)
+                if data.get("_tag") == "Say":
+                    out = {"_tag": "Message", "text": data["text"], "userId": user_id, "ts": time.time() * 1000}
+                    frame = json.dumps(out, separators=(",", ":"))
+                    for member in list(clients):
+                        if not member.closed:
+                            await member.send_str(frame)
+        finally:
+            clients.discard(ws)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws/chat/{id}", handler)
+    web.run_app(app, host=HOST, port=port, print=None, access_log=None)
+
+
+def _serve_socketio(port: int) -> None:
+    """The same room with python-socketio (ASGI, under uvicorn as for our ASGI transport): each
+    connection joins the room named in its query; a `say` event is emitted to the room once."""
+    import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
+    import uvicorn
+
+    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
+    users: dict[str, str] = {}
+
+    @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped
+    async def connect(sid: str, environ: dict[str, object]) -> None:
+        query = parse_qs(str(environ.get("QUERY_STRING", "")))
+        users[sid] = query.get("userId", ["anon"])[0]
+        await sio.enter_room(sid, query.get("room", ["bench"])[0])
+
+    @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped
+    async def say(sid: str, data: dict[str, str]) -> None:
+        out = {"_tag": "Message", "text": data["text"], "userId": users.get(sid, "anon"), "ts": time.time() * 1000}
+        await sio.emit("message", out, room="bench")
+
+    @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped
+    async def disconnect(sid: str, *args: object) -> None:
+        users.pop(sid, None)
+
+    app = socketio.ASGIApp(sio)
+    uvicorn.run(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning", lifespan="off")
+
+
 # -- process probes ---------------------------------------------------------------------------
 
 
@@ -181,8 +254,9 @@ class _Client(asyncio.Protocol):
     protocol, so that the generator costs little per frame and the server, not the generator, is the
     bottleneck. Counts the Messages it receives; latency = receive time - send time carried in the text."""
 
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, url: str, socketio: bool = False) -> None:
         self.name = name
+        self.socketio = socketio  # Socket.IO's framing: "0" open, "40" connect, "2"/"3" ping/pong, "42" events
         self.proto = ClientProtocol(parse_uri(url), max_size=None)
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -209,21 +283,28 @@ class _Client(asyncio.Protocol):
         self.proto.send_text(text.encode())
         self._write()
 
+    def say(self, text: str) -> None:
+        event = {"_tag": "Say", "text": text}
+        self.send_text("42" + json.dumps(["say", event]) if self.socketio else json.dumps(event))
+
     def data_received(self, data: bytes) -> None:
         self.proto.receive_data(data)
         now = time.perf_counter()
         for event in self.proto.events_received():
             if isinstance(event, Response):
-                if not self.opened.done():
+                if not self.opened.done() and not self.socketio:
                     self.opened.set_result(None)
                 continue
             if not isinstance(event, Frame) or event.opcode is not Opcode.TEXT:
                 continue
             self.last_frame = now
             raw = bytes(event.data)
+            if self.socketio and not raw.startswith(b"42"):
+                self._socketio_control(raw)
+                continue
             if b'"Message"' not in raw:  # UserJoined / UserLeft from our server
                 continue
-            text: str = json.loads(raw)["text"]
+            text: str = (json.loads(raw[2:])[1] if self.socketio else json.loads(raw))["text"]
             sender, _, sent = text.partition("|")
             if not self.record:
                 continue
@@ -234,6 +315,14 @@ class _Client(asyncio.Protocol):
                 self.echo.set()
         self._write()
 
+    def _socketio_control(self, raw: bytes) -> None:
+        if raw.startswith(b"0"):  # engine.io open: connect to the default namespace
+            self.proto.send_text(b"40")
+        elif raw.startswith(b"40") and not self.opened.done():
+            self.opened.set_result(None)
+        elif raw == b"2":  # engine.io ping
+            self.proto.send_text(b"3")
+
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
             self.opened.set_exception(ConnectionError(f"{self.name}: connection lost during the handshake"))
@@ -243,11 +332,12 @@ class _Client(asyncio.Protocol):
             self.transport.abort()
 
 
-async def _open(port: int, names: list[str]) -> list[_Client]:
+async def _open(port: int, names: list[str], socketio: bool = False) -> list[_Client]:
     loop = asyncio.get_running_loop()
     clients: list[_Client] = []
     for name in names:  # one at a time: the servers see the same, gentle, connection rate
-        client = _Client(name, f"ws://{HOST}:{port}/ws/chat/bench?userId={name}")
+        path = "/socket.io/?EIO=4&transport=websocket&room=bench&" if socketio else "/ws/chat/bench?"
+        client = _Client(name, f"ws://{HOST}:{port}{path}userId={name}", socketio)
         await loop.create_connection(lambda c=client: c, HOST, port)  # type: ignore[misc]  # the default binds this client
         await client.opened
         clients.append(client)
@@ -282,7 +372,7 @@ class ChatResult:
 async def _send_burst(client: _Client, count: int) -> None:
     """Open loop: send every message at once, then wait for the last one to come back."""
     for _ in range(count):
-        client.send_text(json.dumps({"_tag": "Say", "text": f"{client.name}|{time.perf_counter()!r}"}))
+        client.say(f"{client.name}|{time.perf_counter()!r}")
     while client.echoes < count:
         client.echo.clear()
         await asyncio.wait_for(client.echo.wait(), timeout=PHASE_TIMEOUT)
@@ -291,14 +381,15 @@ async def _send_burst(client: _Client, count: int) -> None:
 async def _send_loop(client: _Client, count: int) -> None:
     for _ in range(count):
         client.echo.clear()
-        client.send_text(json.dumps({"_tag": "Say", "text": f"{client.name}|{time.perf_counter()!r}"}))
+        client.say(f"{client.name}|{time.perf_counter()!r}")
         await asyncio.wait_for(client.echo.wait(), timeout=PHASE_TIMEOUT)
 
 
-async def _chat(pid: int, port: int, burst: bool, n_clients: int, n_messages: int) -> ChatResult:
+async def _chat(pid: int, port: int, burst: bool, n_clients: int, n_messages: int, socketio: bool) -> ChatResult:
     clients: list[_Client] = []
     try:
-        clients = await asyncio.wait_for(_open(port, [f"u{i}" for i in range(n_clients)]), timeout=PHASE_TIMEOUT)
+        names = [f"u{i}" for i in range(n_clients)]
+        clients = await asyncio.wait_for(_open(port, names, socketio), timeout=PHASE_TIMEOUT)
         await _drain(clients)
         for client in clients:
             client.record = True
@@ -324,20 +415,72 @@ async def _chat(pid: int, port: int, burst: bool, n_clients: int, n_messages: in
         _close(clients)
 
 
-async def _idle_rss(pid: int, port: int) -> float:
+async def _idle_rss(pid: int, port: int, socketio: bool) -> float:
     """Server RSS bytes per idle connection."""
     clients: list[_Client] = []
     try:
-        clients = await asyncio.wait_for(_open(port, [f"w{i}" for i in range(IDLE_WARMUP)]), PHASE_TIMEOUT)
+        warmup = [f"w{i}" for i in range(IDLE_WARMUP)]
+        clients = await asyncio.wait_for(_open(port, warmup, socketio), PHASE_TIMEOUT)
         await _drain(clients)
         before = _rss_bytes(pid)
-        more = await asyncio.wait_for(_open(port, [f"i{i}" for i in range(IDLE_CLIENTS)]), PHASE_TIMEOUT)
+        idle = [f"i{i}" for i in range(IDLE_CLIENTS)]
+        more = await asyncio.wait_for(_open(port, idle, socketio), PHASE_TIMEOUT)
         clients += more
         await _drain(clients)
         await asyncio.sleep(0.5)
         return (_rss_bytes(pid) - before) / IDLE_CLIENTS
     finally:
         _close(clients)
+
+
+@dataclass(frozen=True)
+class BigRoomResult:
+    connect_wall: float  # seconds to connect every client, one after another
+    connect_cpu: float  # server CPU seconds for it
+    p50: float
+    p99: float
+    cpu_share: float  # server CPU seconds / wall seconds while the sender sends
+    deliveries: int
+    expected: int
+
+
+async def _big_room(pid: int, port: int, socketio: bool) -> BigRoomResult:
+    """BIG_ROOM clients in one room; one of them says BIG_ROOM_RATE messages a second for BIG_ROOM_SECONDS."""
+    clients: list[_Client] = []
+    try:
+        cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+        names = [f"b{i}" for i in range(BIG_ROOM)]
+        clients = await asyncio.wait_for(_open(port, names, socketio), timeout=BIG_ROOM_CONNECT_TIMEOUT)
+        connect_wall, connect_cpu = time.perf_counter() - t0, _cpu_seconds(pid) - cpu0
+        await _drain(clients)
+        for client in clients:
+            client.record = True
+        sender = clients[0]
+        count = int(BIG_ROOM_RATE * BIG_ROOM_SECONDS)
+        cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+        for i in range(count):
+            sender.say(f"{sender.name}|{time.perf_counter()!r}")
+            await asyncio.sleep(max(0.0, t0 + (i + 1) / BIG_ROOM_RATE - time.perf_counter()))
+        await _drain(clients)
+        cpu_share = (_cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0 - QUIET)
+        latencies = sorted(x for c in clients for x in c.latencies)
+        n = len(latencies)
+        return BigRoomResult(
+            connect_wall=connect_wall,
+            connect_cpu=connect_cpu,
+            p50=latencies[n // 2],
+            p99=latencies[min(n - 1, int(n * 0.99))],
+            cpu_share=cpu_share,
+            deliveries=n,
+            expected=count * BIG_ROOM,
+        )
+    finally:
+        _close(clients)
+
+
+async def _run_big_room(kind: str) -> BigRoomResult:
+    with _server(kind) as (pid, port):
+        return await _big_room(pid, port, kind == "socketio")
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -355,28 +498,32 @@ def _ms(seconds: float) -> str:
 
 async def _run_chat(kind: str, burst: bool, n_clients: int, n_messages: int) -> ChatResult:
     with _server(kind) as (pid, port):
-        return await _chat(pid, port, burst, n_clients, n_messages)
+        return await _chat(pid, port, burst, n_clients, n_messages, kind == "socketio")
 
 
 async def _run_rss(kind: str) -> float:
     with _server(kind) as (pid, port):
-        return await _idle_rss(pid, port)
+        return await _idle_rss(pid, port, kind == "socketio")
 
 
-async def _measure() -> list[str]:
+async def _measure() -> tuple[list[str], list[str]]:
     rows: list[tuple[str, ...]] = []
+    peer_rows: list[tuple[str, ...]] = []
     for burst, n_clients, n_messages in CHAT_CASES:
+        case = f"{'burst' if burst else 'chat'}, C = {n_clients}, {n_messages:,} msgs"
         base = await _run_chat("baseline", burst, n_clients, n_messages)
+        results: dict[str, ChatResult] = {"baseline": base}
+        for kind in (*TRANSPORTS, *PEERS):
+            results[kind] = await _run_chat(kind, burst, n_clients, n_messages)
+        for r in results.values():
+            if r.deliveries != r.expected:
+                raise AssertionError(f"{r.deliveries} deliveries, expected {r.expected}")
         for transport in TRANSPORTS:
-            ours = await _run_chat(transport, burst, n_clients, n_messages)
-            for r in (ours, base):
-                if r.deliveries != r.expected:
-                    raise AssertionError(f"{r.deliveries} deliveries, expected {r.expected}")
+            ours = results[transport]
             ratio = ours.cpu_per_delivery / base.cpu_per_delivery
             rows.append(
                 (
-                    f"{'burst' if burst else 'chat'}, C = {n_clients}, "
-                    f"{n_messages:,} msgs ({ours.deliveries:,} deliveries)",
+                    f"{case} ({ours.deliveries:,} deliveries)",
                     transport,
                     f"{ours.cpu_per_delivery * 1e6:.1f} µs",
                     f"{base.cpu_per_delivery * 1e6:.1f} µs",
@@ -386,10 +533,20 @@ async def _measure() -> list[str]:
                     f"{_ms(base.p50)} / {_ms(base.p99)}",
                 )
             )
-    rss_base = await _run_rss("baseline")
+        for kind, label in SERVERS:
+            r = results[kind]
+            peer_rows.append(
+                (
+                    case,
+                    label,
+                    f"{r.cpu_per_delivery * 1e6:.1f} µs",
+                    f"{r.cpu_per_delivery / base.cpu_per_delivery:.2f}x",
+                    f"{_ms(r.p50)} / {_ms(r.p99)}",
+                )
+            )
+    rss = {kind: await _run_rss(kind) for kind in ("baseline", *TRANSPORTS, *PEERS)}
     for transport in TRANSPORTS:
-        rss_ours = await _run_rss(transport)
-        kb = rss_ours / 1024
+        kb = rss[transport] / 1024
         goal_kb = RSS_GOALS_KB[transport]
         goal = "met" if kb <= goal_kb else f"missed by {(kb / goal_kb - 1) * 100:.1f}%"
         rows.append(
@@ -397,11 +554,47 @@ async def _measure() -> list[str]:
                 f"RSS per idle connection, {IDLE_CLIENTS:,} clients",
                 transport,
                 f"{kb:.1f} KB",
-                f"{rss_base / 1024:.1f} KB",
-                f"{rss_ours / rss_base:.2f}x",
+                f"{rss['baseline'] / 1024:.1f} KB",
+                f"{rss[transport] / rss['baseline']:.2f}x",
                 f"≤ {goal_kb:.0f} KB ({goal})",
                 "—",
                 "—",
+            )
+        )
+    for kind, label in SERVERS:
+        peer_rows.append(
+            (
+                f"RSS per idle connection, {IDLE_CLIENTS:,} clients",
+                label,
+                f"{rss[kind] / 1024:.1f} KB",
+                f"{rss[kind] / rss['baseline']:.2f}x",
+                "—",
+            )
+        )
+    base_big: BigRoomResult | None = None
+    for kind, label in SERVERS:
+        if kind == "socketio":
+            continue  # python-socketio cannot keep up with this room; its chat rows show why
+        big = await _run_big_room(kind)
+        base_big = base_big or big  # the websockets baseline comes first
+        if big.deliveries != big.expected:
+            raise AssertionError(f"{label}: {big.deliveries} deliveries, expected {big.expected}")
+        peer_rows.append(
+            (
+                f"{BIG_ROOM:,} in one room: connect them all",
+                label,
+                f"{big.connect_wall:.1f} s wall, {big.connect_cpu:.1f} s CPU",
+                f"{big.connect_wall / base_big.connect_wall:.2f}x (wall)",
+                "—",
+            )
+        )
+        peer_rows.append(
+            (
+                f"{BIG_ROOM:,} in one room: {BIG_ROOM_RATE:.0f} Says/s for {BIG_ROOM_SECONDS:.0f} s",
+                label,
+                f"{big.cpu_share * 100:.0f}% of a core",
+                "—",
+                f"{_ms(big.p50)} / {_ms(big.p99)}",
             )
         )
     header = (
@@ -414,7 +607,8 @@ async def _measure() -> list[str]:
         "ours p50 / p99",
         "baseline p50 / p99",
     )
-    return _table(header, rows)
+    peer_header = ("case", "server", "CPU/delivery (RSS)", "ratio to websockets", "p50 / p99")
+    return _table(header, rows), _table(peer_header, peer_rows)
 
 
 def main() -> None:
@@ -422,7 +616,12 @@ def main() -> None:
     print("# self-hosted server vs websockets baseline (python -m bench.server)")
     for line in _machine():
         print(line)
-    for line in asyncio.run(_measure()):
+    ours, peers = asyncio.run(_measure())
+    for line in ours:
+        print(line)
+    print()
+    print("## against what users would pick instead (every server measured in this run)")
+    for line in peers:
         print(line)
 
 
@@ -432,6 +631,10 @@ if __name__ == "__main__":
         kind, port = sys.argv[1].removeprefix("serve-"), int(sys.argv[2])
         if kind == "baseline":
             _serve_baseline(port)
+        elif kind == "aiohttp":
+            _serve_aiohttp(port)
+        elif kind == "socketio":
+            _serve_socketio(port)
         else:
             _serve_ours(port, "native" if kind == "native" else "asgi")
     else:

@@ -38,10 +38,19 @@ def _import(target: str) -> object:
 def load_server(target: str, db: str | None) -> SocketServer:
     """Import `MODULE:ATTR` and make the server it describes."""
     from durable_effect.sockets.registry import SocketConfig
-    from durable_effect.sockets.server import MemoryStorage, SocketServer, SQLiteStorage, make_socket_server
+    from durable_effect.sockets.server import (
+        MemoryStorage,
+        SocketServer,
+        SQLiteStorage,
+        StorageError,
+        make_socket_server,
+    )
 
     obj = _import(target)
-    storage = SQLiteStorage(db) if db else MemoryStorage()
+    try:
+        storage = SQLiteStorage(db) if db else MemoryStorage()
+    except StorageError as exc:
+        raise SystemExit(f"durable-effect: {exc}") from None
     if isinstance(obj, SocketConfig):
         return make_socket_server(obj, storage=storage)
     if callable(obj):

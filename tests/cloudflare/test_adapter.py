@@ -508,3 +508,45 @@ async def test_a_long_lived_object_forgets_the_sockets_that_closed(
     await run_promise(bob.receive(Do(action="close", code=4001)))
     assert live_core(rt).host._by_id == {}
     assert probe.log.count("close:alice:others=[]") == 5 and probe.log[-1] == "close:bob:others=[]"
+
+
+async def test_a_socket_the_platform_refuses_to_accept_is_an_upgrade_error_503(
+    probe_rt: tuple[Probe, CloudflareTestRuntime],
+) -> None:
+    probe, rt = probe_rt
+    rt.world.object_data(rt.binding, NAME).max_sockets = 2  # the platform's per-object socket limit, lowered
+    for name in ["alice", "bob"]:
+        await run_promise(rt.testing_connect(Lab, ROOM, lab_opts(name)))
+    probe.log.clear()
+
+    refused = await run_promise_exit(rt.testing_connect(Lab, ROOM, lab_opts("carol")))
+    assert isinstance(refused, Failure)
+    (err,) = refused.cause.failures()
+    assert isinstance(err, UpgradeError) and err.status == 503, err
+    assert "WebSockets on one Durable Object" in err.message
+
+    # Nothing half-registered: no connection, no on_connect, no wrapper, no socket.
+    assert probe.log == []
+    assert [i.id for i in await run_promise(rt.room(Lab).get_connections(ROOM))] == ["alice", "bob"]
+    assert sorted(live_core(rt).host._by_id) == ["alice", "bob"]
+    assert [s.tags[0] for s in rt.sockets("lab", ROOM)] == ["alice", "bob"]
+
+
+async def test_upgrade_options_survive_a_runtime_that_splits_header_values_at_commas(
+    probe_rt: tuple[Probe, CloudflareTestRuntime],
+) -> None:
+    probe, rt = probe_rt
+    assert rt.world.split_header_values  # the fake hands each header's first comma-separated piece on
+    opts = UpgradeOpts(
+        ConnectionInit(LabConn(name="a, b", note="x,y,,z"), id="a,b", tags=["t,1", "t2"], meta={"k": "v,w"}),
+        on_duplicate="reject",
+    )
+    alice = await run_promise(rt.testing_connect(Lab, ROOM, opts))
+    assert (alice.id, alice.tags) == ("a,b", ("t,1", "t2"))
+    (info,) = await run_promise(rt.room(Lab).get_connections(ROOM))
+    assert info.state == LabConn(name="a, b", note="x,y,,z")
+    assert probe.log == ["connect:a,b"]
+    again = await run_promise_exit(rt.testing_connect(Lab, ROOM, opts))
+    assert isinstance(again, Failure)
+    (err,) = again.cause.failures()
+    assert isinstance(err, UpgradeError) and err.status == 409  # on_duplicate arrived too

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import json5
 import pytest
 
 from durable_effect.effect import TestClock
@@ -23,11 +26,14 @@ from durable_effect.sockets.cloudflare.fake import (
     install_fake_modules,
     uninstall_fake_modules,
 )
+from durable_effect.sockets.cloudflare.testing import check_worker
 from durable_effect.sockets.memory import START_MS
 
 pytestmark = pytest.mark.anyio
 
-WORKER_SRC = Path(__file__).resolve().parents[2] / "examples" / "cloudflare-chat" / "src"
+WORKER_DIR = Path(__file__).resolve().parents[2] / "examples" / "cloudflare-chat"
+WORKER_SRC = WORKER_DIR / "src"
+WRANGLER: dict[str, Any] = json5.loads((WORKER_DIR / "wrangler.jsonc").read_text())
 WORKER_MODULES = ("entry", "fastapi_entry", "rooms", "chat")
 
 
@@ -52,9 +58,25 @@ def worker_modules() -> Iterator[dict[str, ModuleType]]:
 
 
 def worker(module: ModuleType) -> tuple[Any, FakeCloudflare]:
+    """The Worker as the runtime loads it: each binding's class found by its
+    `class_name` in the main module, the entrypoint by the name `Default`."""
+    check_worker(module, WRANGLER)
     world = FakeCloudflare(TestClock(START_MS))
-    world.bind("CHAT_DO", module.ChatDO)
+    for binding in WRANGLER["durable_objects"]["bindings"]:
+        world.bind(binding["name"], getattr(module, binding["class_name"]))
     return module.Default(None, world.env), world
+
+
+def test_wrangler_s_main_module_is_the_plain_entry() -> None:
+    assert WRANGLER["main"] == "src/entry.py"
+    assert "python_workers" in WRANGLER["compatibility_flags"]
+
+
+@pytest.mark.parametrize("name", ["entry", "fastapi_entry"])
+def test_each_entry_exports_the_class_wrangler_binds(worker_modules: dict[str, ModuleType], name: str) -> None:
+    module = worker_modules[name]
+    check_worker(module, WRANGLER)
+    assert module.ChatDO.__name__ == "ChatDO"
 
 
 async def connect(entry: Any, world: FakeCloudflare, user: str) -> FakeWebSocket:
@@ -117,3 +139,12 @@ async def test_the_fastapi_entry_routes_the_upgrade_before_fastapi(worker_module
     assert json.loads(await tagged.text()) == []
     empty = await entry.fetch(FakeRequest("https://chat.test/api/chat/elsewhere/state"))
     assert json.loads(await empty.text()) is None
+
+
+def test_the_worker_ships_the_workers_sdk() -> None:
+    # From compatibility date 2026-04-21 the runtime has no built-in `workers`
+    # module: the SDK package must be a runtime dependency, bundled with the Worker.
+    assert WRANGLER["compatibility_date"] >= "2026-04-21"
+    project = tomllib.loads((WORKER_DIR / "pyproject.toml").read_text())["project"]
+    runtime = {re.split(r"[\s\[<>=!~;]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
+    assert {"workers-runtime-sdk", "durable-effect"} <= runtime

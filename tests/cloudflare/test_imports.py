@@ -13,7 +13,7 @@ import durable_effect.sockets.cloudflare as cf
 from durable_effect.sockets.cloudflare import CloudflareEnv, SocketClientService, make_socket_group_do
 from examples.chat.handlers import config
 
-group = make_socket_group_do(config, binding="CHAT_DO")
+group = make_socket_group_do(config, class_name="ChatDO", binding="CHAT_DO")
 loaded = sorted(m for m in ("js", "workers", "pyodide", "pyodide.ffi") if m in sys.modules)
 print("loaded:", loaded)
 try:

@@ -13,15 +13,17 @@
 // - alarms: one per object, fired on command, retried after a failure with
 //   alarm_info {retryCount, isRetry}; up to 6 retries.
 // - env with DurableObjectNamespace bindings: idFromName/get/getByName, and
-//   stub.fetch routed to the right object. Worker and DO fetch handlers get the
+//   stub.fetch routed to the right object; each binding's class is found, as
+//   the runtime finds it, by its own __name__ in the main module. Worker and DO fetch handlers get the
 //   SDK's Request (workers_shim.py) around the JS Request.
 // - hibernation: the Python instance is thrown away; the next event constructs
 //   a new one over the same sockets and storage.
-// - the close handshake as before compat date 2026-04-07: the DO must answer a
+// - header values of a request to a DO split at commas (as before early 2026).
+// - the close handshake of hibernatable sockets: the DO must answer a
 //   client's close frame itself, or the socket stays CLOSING.
 //
-// Commands: boot (Pyodide, wheels, sources), py (run Python), define (a DO
-// namespace binding), worker (the Worker's entrypoint class), request (to the
+// Commands: boot (Pyodide, wheels, sources), py (run Python), main (load the
+// Worker: its main module and wrangler's DO bindings), request (to the
 // Worker; a 101 gives a client), fetch (straight to a DO stub), send / burst
 // (client frames), close / answer_close / error (client side of closing),
 // frames (what a client received), hibernate, alarm, inspect (an object's
@@ -51,6 +53,7 @@ const MAX_ALARM_RETRIES = 6;
 let pyodide = null;
 let pyGlobals = null;
 let worker = null; // the Worker's entrypoint class (a PyProxy)
+let mainModule = null; // the Worker's main module (a PyProxy)
 let nextClientId = 1;
 const clients = new Map(); // client id -> ClientSocket
 const namespaces = new Map(); // binding name -> DurableObjectNamespace
@@ -398,7 +401,11 @@ class DurableObjectStub {
   }
 
   async fetch(input, init = undefined) {
-    const request = input instanceof Request && init === undefined ? input : new Request(input, init ?? undefined);
+    const sent = input instanceof Request && init === undefined ? input : new Request(input, init ?? undefined);
+    // As runtimes before early 2026 did: header values split at commas, the first piece handed on.
+    const headers = new Headers();
+    for (const [name, value] of sent.headers) headers.set(name, value.split(",")[0]);
+    const request = new Request(sent, { headers });
     const inst = await this.object.instance(true);
     const result = await inst.fetch(pythonRequest(request));
     const response = result?.js_object ?? result;
@@ -408,17 +415,21 @@ class DurableObjectStub {
 }
 
 class DurableObjectNamespace {
-  constructor(binding, expr) {
+  constructor(binding, className) {
     this.binding = binding;
-    this.expr = expr;
+    this.className = className;
     this.objects = new Map();
     this.env = null;
-    this._cls = null;
   }
 
   pyClass() {
-    if (this._cls === null) this._cls = pyodide.runPython(this.expr, { globals: pyGlobals });
-    return this._cls;
+    // As the runtime does for every new instance: the class is whatever the main
+    // module holds under the exported class name.
+    const cls = mainModule === null ? undefined : mainModule[this.className];
+    if (typeof cls !== "function") {
+      throw new TypeError(`There is no '${this.className}' class defined in the Python Worker's main module`);
+    }
+    return cls;
   }
 
   idFromName(name) {
@@ -451,6 +462,20 @@ function pythonRequest(request) {
   // The runtime hands fetch handlers the SDK's Request, a wrapper of the JS one.
   return pyodide.pyimport("workers").Request(request);
 }
+
+// How the runtime finds a Python Worker's classes: the main module's public
+// names (or its __all__) whose value subclasses the SDK's base class, each
+// exported under the class's own __name__ (and later looked up by it).
+const RUNTIME_EXPORTS = `
+def __runtime_exports(module):
+    import inspect, json
+    import workers
+    keys = module.__all__ if hasattr(module, "__all__") else [k for k in dir(module) if not k.startswith("_")]
+    values = [getattr(module, k) for k in keys]
+    def names(base):
+        return [v.__name__ for v in values if inspect.isclass(v) and issubclass(v, base) and v is not base]
+    return json.dumps({"durableObjects": names(workers.DurableObject), "workerEntrypoints": names(workers.WorkerEntrypoint)})
+`;
 
 // ---------------------------------------------------------------------------
 // Commands
@@ -520,11 +545,14 @@ const commands = {
     pyodide.FS.writeFile(`${site}/workers/asgi.py`, readFileSync(path.join(HERE, "workers_asgi_shim.py")));
     pyodide.FS.writeFile(`${site}/workers/__init__.py`, "from .workers_shim import *\n");
     globalThis.WebSocketPair = WebSocketPair;
+    // The structured-clone size of a value, as the platform measures an attachment.
+    globalThis.structuredCloneSize = (value) => serialize(cloneValue(value, "structuredCloneSize")).length;
     globalThis.Response = Response;
     // A DurableObjectState over a throwaway object, for checking the runtime's rules.
     globalThis.scratchDurableObjectState = () => new DurableObjectState(new ObjectInstance({ binding: "SCRATCH", env: {} }, "scratch"), true);
     pyGlobals = pyodide.globals.get("dict")();
     pyodide.runPython(`import sys; sys.path[:0] = [${JSON.stringify(site)}, ${JSON.stringify(root)}]`);
+    pyodide.runPython(RUNTIME_EXPORTS);
     const version = pyodide.runPython("import sys; sys.version");
     return { python: version, pyodide: pyodide.version, boot_ms: Math.round(booted - started), load_ms: Math.round(performance.now() - booted) };
   },
@@ -538,16 +566,36 @@ const commands = {
     return value;
   },
 
-  async define(cmd) {
-    // A DurableObjectNamespace binding on env whose class is the Python expression cmd.expr.
-    const env = globalThis.__env ?? {};
+  async main(cmd) {
+    // Load the Worker as the runtime does: import the main module cmd.module,
+    // export its Durable Object classes under their own __name__ (the public
+    // names of the module, or its __all__, whose value is a DurableObject
+    // subclass), bind each of cmd.bindings ({name, class_name}, wrangler's) to
+    // the exported class of that name, and take `Default` as the entrypoint.
+    const module = pyodide.pyimport(cmd.module);
+    const exported = JSON.parse(pyodide.globals.get("__runtime_exports")(module));
+    for (const { name, class_name } of cmd.bindings) {
+      if (!exported.durableObjects.includes(class_name)) {
+        throw new Error(
+          `A DurableObjectNamespace in the config referenced the class "${class_name}", but no such Durable Object ` +
+            `class is exported from the worker (binding ${name}; exported: ${JSON.stringify(exported.durableObjects)})`,
+        );
+      }
+    }
+    mainModule = module;
+    const env = {};
     globalThis.__env = env;
-    const ns = new DurableObjectNamespace(cmd.binding, cmd.expr);
-    ns.env = env;
-    env[cmd.binding] = ns;
-    namespaces.set(cmd.binding, ns);
+    namespaces.clear();
+    for (const { name, class_name } of cmd.bindings) {
+      const ns = new DurableObjectNamespace(name, class_name);
+      ns.env = env;
+      env[name] = ns;
+      namespaces.set(name, ns);
+    }
     pyGlobals.set("js_env", env);
-    return null;
+    worker = module.Default;
+    if (typeof worker !== "function") throw new TypeError(`the main module ${cmd.module} has no class Default`);
+    return exported;
   },
 
   async fetch(cmd) {
@@ -558,12 +606,6 @@ const commands = {
     const response = await stub.fetch(cmd.url, init);
     if (response.status === 101) throw new Error("fetch: got an upgrade; use connect");
     return await httpResult(response);
-  },
-
-  async worker(cmd) {
-    // The Worker's default entrypoint: the Python class cmd.expr evaluates to.
-    worker = pyodide.runPython(cmd.expr, { globals: pyGlobals });
-    return null;
   },
 
   async request(cmd) {

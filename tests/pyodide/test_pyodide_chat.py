@@ -25,9 +25,10 @@ LOBBY = "chat:lobby"
 @pytest.fixture(scope="module")
 def worker(harness: NodeHarness) -> NodeHarness:
     harness.py("import worker_app\n'null'")
-    harness.call("define", binding="CHAT", expr="__import__('worker_app').ChatDO")
-    harness.call("define", binding="LAB", expr="__import__('worker_app').LabDO")
-    harness.call("worker", expr="__import__('worker_app').Default")
+    # Two socket groups in one Worker, each class found by its own name.
+    bindings = [{"name": "CHAT", "class_name": "ChatDO"}, {"name": "LAB", "class_name": "LabDO"}]
+    exported = harness.call("main", module="worker_app", bindings=bindings)
+    assert sorted(exported["durableObjects"]) == ["ChatDO", "LabDO"]
     return harness
 
 

@@ -4,21 +4,47 @@ load it, inside Pyodide: its WebSocket route and its `POST /api/chat/{id}/say`."
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
+from typing import Any
 
+import json5
 import pytest
 
-from .node_harness import NodeHarness
+from .node_harness import ROOT, HarnessError, NodeHarness
 
 WORKER = "https://chat.example"
+WRANGLER: dict[str, Any] = json5.loads((ROOT / "examples" / "cloudflare-chat" / "wrangler.jsonc").read_text())
+BINDINGS = WRANGLER["durable_objects"]["bindings"]
 
 
 @pytest.fixture(scope="module")
 def entry(harness: NodeHarness) -> NodeHarness:
-    # The Worker's src/ is its root on sys.path (src/chat is examples/chat).
-    harness.py("import sys\nsys.path.insert(0, '/home/pyodide/src/cloudflare-chat')\nimport entry\n'null'")
-    harness.call("define", binding="CHAT_DO", expr="__import__('entry').ChatDO")
-    harness.call("worker", expr="__import__('entry').Default")
+    # The Worker's src/ is its root on sys.path (src/chat is examples/chat); its
+    # main module and bindings are wrangler.jsonc's, each class found by its name.
+    harness.py("import sys\nsys.path.insert(0, '/home/pyodide/src/cloudflare-chat')\n'null'")
+    main = PurePosixPath(WRANGLER["main"])
+    assert main.parent.name == "src"
+    exported = harness.call("main", module=main.stem, bindings=BINDINGS)
+    assert exported["durableObjects"] == ["ChatDO"]
     return harness
+
+
+def test_a_class_not_exported_under_its_binding_s_name_is_not_found(harness: NodeHarness) -> None:
+    # The wiring the runtime cannot resolve: the attribute is ChatDO, the class is
+    # named otherwise, so it is exported under that other name.
+    harness.py(
+        "import pathlib\n"
+        "pathlib.Path('/home/pyodide/src/misnamed.py').write_text(\n"
+        "    'from examples.chat.handlers import config\\n'\n"
+        "    'from durable_effect.sockets.cloudflare import make_socket_group_do\\n'\n"
+        "    'from workers import WorkerEntrypoint\\n'\n"
+        "    'ChatDO = make_socket_group_do(config, class_name=\"SocketGroupDO\", binding=\"CHAT_DO\").DO\\n'\n"
+        "    'class Default(WorkerEntrypoint):\\n'\n"
+        "    '    pass\\n'\n"
+        ")\n'null'"
+    )
+    with pytest.raises(HarnessError, match='referenced the class "ChatDO", but no such Durable Object class'):
+        harness.call("main", module="misnamed", bindings=BINDINGS)
 
 
 def test_the_example_worker_serves_the_chat(entry: NodeHarness) -> None:
@@ -53,8 +79,7 @@ def test_the_example_worker_serves_the_chat(entry: NodeHarness) -> None:
 
 def test_the_example_fastapi_worker_routes_the_upgrade_before_fastapi(entry: NodeHarness) -> None:
     h = entry
-    h.py("import fastapi_entry\n'null'")
-    h.call("worker", expr="__import__('fastapi_entry').Default")
+    h.call("main", module="fastapi_entry", bindings=BINDINGS)  # the other "main" of wrangler.jsonc
     clients: dict[str, int] = {}
     for name in ["fay", "gus"]:
         answer = h.call("request", url=f"{WORKER}/ws/chat/side?userId={name}", websocket=True)

@@ -76,3 +76,18 @@ def test_in_memory_chat_story_matches_cpython(harness: NodeHarness) -> None:
     assert inside["state"]["messageCount"] == 4
     assert inside["connections"] == [n for n in NAMES if n != "dave"]
     assert inside["carol"] == [["carol", ["user:carol"], {"userId": "carol", "joinedAt": 1_700_000_120_000.0}]]
+
+
+def test_attachment_sizes_are_what_v8_serializes(harness: NodeHarness) -> None:
+    # Python strings crossed into JavaScript as Pyodide converts them, sized by
+    # V8's own serializer (`serialize` of node:v8), against the engine's count.
+    got = harness.py(
+        "import json\n"
+        "from js import structuredCloneSize\n"
+        "from durable_effect.sockets.limits import structured_clone_size\n"
+        "texts = ['', 'a', 'a' * 127, 'a' * 128, 'é' * 200, 'ÿ' * 9000, '€', '€' * 63, '€' * 64,\n"
+        "         '€' + 'a' * 10073, 'a' * 16384, 'a' * 16379, '€' + 'a' * 8188, '😀' * 3, 'x😀' * 70]\n"
+        "json.dumps([(len(t), structured_clone_size(t), structuredCloneSize(t)) for t in texts])"
+    )
+    assert [(n, ours) for n, ours, _ in got] == [(n, v8) for n, _, v8 in got]
+    assert (16_384, 16_390, 16_390) in [tuple(row) for row in got]

@@ -31,8 +31,8 @@ from tests.sockets.rooms import Lab, LabConn, Probe, lab_config
 # Lab's on_alarm fails while `alarm_failures_left` > 0 and records what it saw in `probe`.
 probe = Probe(alarm_failures_left=1)
 
-chat_group = make_socket_group_do(chat_config, binding="CHAT")
-lab_group = make_socket_group_do(lab_config(probe), binding="LAB")
+chat_group = make_socket_group_do(chat_config, class_name="ChatDO", binding="CHAT")
+lab_group = make_socket_group_do(lab_config(probe), class_name="LabDO", binding="LAB")
 ChatDO = chat_group.DO
 LabDO = lab_group.DO
 GROUPS = {"chat": chat_group, "lab": lab_group, "ledger": lab_group}

@@ -1,7 +1,10 @@
 """A small room for the server suite, importable by `durable-effect serve tests.server.server_rooms:make_server`.
 
 `notes` keeps a count and the last text; `Add(arm=True)` also schedules an alarm
-in one second, and the alarm writes a marker into the state. Bad frames are
+in one second, and the alarm writes a marker into the state. Two texts steer
+the crash tests: after `Add("hang-alarm")` the first run of on_alarm never
+ends (a retry completes); under `make_hanging_server`, the commit of
+`Add("hang-commit")` never ends. Bad frames are
 answered with `BadFrame` so the client can see them. The upgrade hook reads
 `name`, `id`, `ntags` (extra tags) and `dup` (the on_duplicate policy) from the
 query string.
@@ -9,11 +12,14 @@ query string.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection, Mapping
 from typing import Literal
 
+import anyio
 from pydantic import BaseModel
 
-from durable_effect.effect import EffectGen, gen
+from durable_effect.effect import EffectGen, gen, promise
 from durable_effect.sockets import (
     ConnectionInit,
     EngineOptions,
@@ -24,11 +30,13 @@ from durable_effect.sockets import (
     UpgradeOpts,
     WebSocketRoom,
 )
+from durable_effect.sockets.host import AlarmChange
 from durable_effect.sockets.server import (
     MemoryStorage,
     Refuse,
     ServerStorage,
     SocketServer,
+    SQLiteStorage,
     UpgradeRequest,
     make_socket_server,
 )
@@ -103,7 +111,11 @@ def on_event(ctx: Ctx, event: Add | Who) -> EffectGen[None, object]:
 @gen
 def on_alarm(ctx: Ctx) -> EffectGen[None, object]:
     state = (yield from ctx.recall()) or NotesState()
-    yield from ctx.save(state.model_copy(update={"marker": "alarm fired", "alarms": state.alarms + 1}))
+    retry = ctx.system_failure.retry_count if ctx.system_failure is not None else 0
+    if state.last == "hang-alarm" and retry == 0:
+        yield from promise(lambda: anyio.sleep(3_600))  # killed in here
+    marker = "alarm fired" if retry == 0 else f"alarm fired on retry {retry}"
+    yield from ctx.save(state.model_copy(update={"marker": marker, "alarms": state.alarms + 1}))
 
 
 @c.on_decode_error
@@ -149,3 +161,21 @@ def build(
 def make_server(storage: ServerStorage) -> SocketServer:
     """The `durable-effect serve` entry point."""
     return build(storage)
+
+
+class _HangingStorage(SQLiteStorage):
+    """SQLite storage whose commit of the text "hang-commit" never ends."""
+
+    def commit(
+        self, room: str, id: str, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None = None
+    ) -> None:
+        if '"last":"hang-commit"' in puts.get("state", ""):
+            time.sleep(3_600)  # killed in here, with the run's alarm change in hand
+        super().commit(room, id, puts, deletes, alarm)
+
+
+def make_hanging_server(storage: ServerStorage) -> SocketServer:
+    """`make_server` over storage whose commit can hang (see the module doc)."""
+    assert isinstance(storage, SQLiteStorage)
+    storage.close()
+    return build(_HangingStorage(storage.path))

@@ -1,14 +1,22 @@
-"""The output gate of the server host: frames sent during a run wait for its commit."""
+"""The server host's storage under faults (a locked or unwritable database),
+and the per-socket send buffer cap. That a run's frames wait for its commit
+is an engine guarantee, tested on every host in tests/sockets/test_atomic_runs.py."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import os
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import anyio
 import pytest
 
+from durable_effect.sockets.host import AlarmChange
 from durable_effect.sockets.server import MemoryStorage
+from durable_effect.sockets.server import host as server_host
 from durable_effect.sockets.server.host import Close, ServerInstanceHost, ServerSocket
+from durable_effect.sockets.server.storage import SQLiteStorage, StorageBusyError, StorageError
 
 
 def make_host() -> tuple[ServerInstanceHost, list[int]]:
@@ -23,65 +31,102 @@ def add_socket(host: ServerInstanceHost, max_buffered: int = 1 << 20) -> ServerS
     return socket
 
 
+def lock_database(path: Path) -> sqlite3.Connection:
+    """Another process's view: a connection that holds the write lock."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+async def ticks_during(work: Callable[[], Awaitable[object]]) -> tuple[int, BaseException | None]:
+    """How often another task ran while `work` ran (0: the loop was blocked)."""
+    ticks = 0
+    error: BaseException | None = None
+    done = anyio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            await anyio.sleep(0.005)
+            ticks += 1
+
+    async def run() -> None:
+        nonlocal error
+        try:
+            await work()
+        except Exception as exc:
+            error = exc
+        finally:
+            done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        tg.start_soon(run)
+    return ticks, error
+
+
 @pytest.mark.anyio
-async def test_frames_wait_for_commit() -> None:
-    host, _ = make_host()
-    socket = add_socket(host)
-    host.begin()
-    assert not host.gate_open()
-    socket.send("a")
-    socket.send("b")
-    with anyio.move_on_after(0.1) as scope:
-        await socket.next_batch()
-    assert scope.cancel_called, "frames escaped before the commit"
-    assert list(socket.outbox) == ["a", "b"]
+async def test_a_locked_database_delays_a_commit_without_blocking_the_loop(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "rooms.db")
+    host = ServerInstanceHost("r", "1", storage, lambda: None)
+    other = lock_database(tmp_path / "rooms.db")
 
-    await host.commit({"state": "1"}, [])
-    assert host.gate_open()
-    with anyio.fail_after(1):
-        assert await socket.next_batch() == ["a", "b"]
-    assert host.storage.load("r", "1", "state") == "1"
+    async def release_soon() -> None:
+        await anyio.sleep(0.2)
+        other.execute("ROLLBACK")
 
-
-@pytest.mark.anyio
-async def test_waiting_writer_is_woken_by_commit() -> None:
-    host, _ = make_host()
-    first, second = add_socket(host), add_socket(host)
-    got: list[list[str | Close]] = []
-
-    async def writer(socket: ServerSocket) -> None:
-        got.append(await socket.next_batch())
-
-    with anyio.fail_after(2):
+    async def commit() -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(writer, first)
-            tg.start_soon(writer, second)
-            await anyio.sleep(0.01)
-            host.begin()
-            first.send("x")
-            second.send("y")
-            first.close(1000, "bye")
-            await anyio.sleep(0.05)
-            assert got == []
-            await host.commit({}, [])
-    assert sorted(got, key=str) == sorted([["x", Close(1000, "bye")], ["y"]], key=str)
+            tg.start_soon(release_soon)
+            await host.commit({"state": "1"}, [], AlarmChange(5.0))
+
+    ticks, error = await ticks_during(commit)
+    assert error is None
+    assert ticks >= 10, "the event loop was blocked while the database was locked"
+    assert storage.load("r", "1", "state") == "1"
+    alarm = storage.get_alarm("r", "1")
+    assert alarm is not None and alarm.at_ms == 5.0
+    other.close()
+    storage.close()
 
 
 @pytest.mark.anyio
-async def test_gate_reopens_when_commit_fails() -> None:
-    class Failing(MemoryStorage):
-        def commit(self, room: str, id: str, puts: Mapping[str, str], deletes: Collection[str]) -> None:
-            raise OSError("disk full")
+async def test_a_database_locked_for_too_long_fails_the_commit_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_host, "BUSY_RETRY_SECONDS", 0.3)
+    storage = SQLiteStorage(tmp_path / "rooms.db")
+    host = ServerInstanceHost("r", "1", storage, lambda: None)
+    other = lock_database(tmp_path / "rooms.db")
+    ticks, error = await ticks_during(lambda: host.commit({"state": "1"}, [], AlarmChange(5.0)))
+    assert isinstance(error, StorageBusyError)
+    assert ticks >= 10
+    other.execute("ROLLBACK")
+    assert storage.load("r", "1", "state") is None
+    assert storage.get_alarm("r", "1") is None
+    other.close()
+    storage.close()
 
-    host = ServerInstanceHost("r", "1", Failing(), lambda: None)
-    socket = add_socket(host)
-    host.begin()
-    socket.send("z")
-    with pytest.raises(OSError):
-        await host.commit({"k": "v"}, [])
-    assert host.gate_open()
-    with anyio.fail_after(1):
-        assert await socket.next_batch() == ["z"]
+
+def test_an_unwritable_database_fails_at_start_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "rooms.db"
+    SQLiteStorage(path).close()
+    path.chmod(0o444)
+    if os.access(path, os.W_OK):  # root ignores file modes: lock the database instead
+        path.chmod(0o644)
+        other = lock_database(path)
+        with pytest.raises(StorageError, match=str(path)):
+            SQLiteStorage(path)
+        other.close()
+        return
+    with pytest.raises(StorageError, match=str(path)):
+        SQLiteStorage(path)
+
+
+def test_a_missing_directory_fails_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "rooms.db"
+    with pytest.raises(StorageError, match=str(path)):
+        SQLiteStorage(path)
 
 
 @pytest.mark.anyio

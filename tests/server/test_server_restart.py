@@ -25,7 +25,7 @@ TARGET = "tests.server.server_rooms:make_server"
 
 
 @contextmanager
-def serve_process(db: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def serve_process(db: Path, port: int, log: Path, target: str = TARGET) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [
@@ -33,7 +33,7 @@ def serve_process(db: Path, port: int, log: Path) -> Iterator[subprocess.Popen[b
                 "-m",
                 "durable_effect.cli",
                 "serve",
-                TARGET,
+                target,
                 "--db",
                 str(db),
                 "--port",
@@ -120,6 +120,65 @@ async def test_kill_and_restart_keeps_state_and_alarm(tmp_path: Path) -> None:
         # the alarm ran once: it is not fired again
         await asyncio.sleep(0.3)
         assert (await state_of(base, "k1"))["alarms"] == 1
+
+
+async def kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait(timeout=10)
+    assert proc.returncode == -9
+
+
+@pytest.mark.anyio
+async def test_an_alarm_killed_in_its_run_runs_again_after_restart(tmp_path: Path) -> None:
+    db, log = tmp_path / "rooms.db", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log) as proc:
+        await wait_ready(proc, base, log)
+        status, _ = await http("POST", f"{base}/api/notes/a1/send", {"_tag": "Add", "text": "hang-alarm", "arm": True})
+        assert status == 200
+        await asyncio.sleep(1.5)  # the alarm (1 s) is due, and its run hangs (holding the instance)
+        await kill(proc)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log) as proc:
+        await wait_ready(proc, base, log)
+        # At-least-once: the interrupted alarm runs again, told of the failure.
+        with anyio.fail_after(10):
+            while (state := await state_of(base, "a1"))["marker"] == "":
+                await asyncio.sleep(0.1)
+        assert state["marker"] == "alarm fired on retry 1"
+        assert state["alarms"] == 1
+        await asyncio.sleep(0.3)
+        assert (await state_of(base, "a1"))["alarms"] == 1  # and only once more
+
+
+@pytest.mark.anyio
+async def test_a_run_killed_in_its_commit_leaves_neither_state_nor_alarm(tmp_path: Path) -> None:
+    db, log = tmp_path / "rooms.db", tmp_path / "server.log"
+    target = "tests.server.server_rooms:make_hanging_server"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log, target) as proc:
+        await wait_ready(proc, base, log)
+        status, _ = await http("POST", f"{base}/api/notes/c1/send", {"_tag": "Add", "text": "one"})
+        assert status == 200
+        async with connect(f"ws://127.0.0.1:{port}/ws/notes/c1?name=ann&id=ann") as ann:
+            # This run schedules an alarm, then its commit hangs: kill -9 in there.
+            await ann.send(json.dumps({"_tag": "Add", "text": "hang-commit", "arm": True}))
+            await asyncio.sleep(0.5)
+            await kill(proc)
+            assert await wait_closed(ann) == 1006
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log) as proc:
+        await wait_ready(proc, base, log)
+        assert (await state_of(base, "c1"))["count"] == 1
+        await asyncio.sleep(1.5)  # the alarm would have been due by now
+        state = await state_of(base, "c1")
+        assert (state["count"], state["last"], state["marker"], state["alarms"]) == (1, "one", "", 0)
 
 
 @pytest.mark.anyio

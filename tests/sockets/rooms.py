@@ -112,6 +112,9 @@ Action = Literal[
     "census",
     "bump",
     "self_call",
+    "say_count",
+    "say_then_fail",
+    "close_then_fail",
 ]
 
 
@@ -289,7 +292,7 @@ class Probe:
 
 
 LabCtx = RoomCtx[LabState, LabConn, LabEvent, LabBroadcast]
-OnError = Literal["none", "record", "fail"]
+OnError = Literal["none", "record", "fail", "notify"]
 
 
 def lab_handlers(
@@ -298,7 +301,8 @@ def lab_handlers(
     """Lab's handlers, recording into `probe`.
 
     `on_error`: "none" (no on_error), "record" (on_error records the error and
-    recovers) or "fail" (on_error records, then fails itself).
+    recovers), "notify" (records, then tells the sender) or "fail" (on_error
+    records, then fails itself).
     `connect_on_error`: on_connect gets an on_error that records and closes the socket with 1011.
     """
     c = registry.for_(Lab)
@@ -384,6 +388,8 @@ def lab_handlers(
         probe.errors.append(err)
         if on_error == "fail":
             yield from Nope("on_error failed too")
+        if on_error == "notify" and ctx.connection is not None:
+            yield from ctx.connection.send(Said(text=f"error:{type(err).__name__}", by="on_error"))
 
     @gen
     def close_on_connect_error(ctx: LabCtx, err: object) -> EffectGen[None, object]:
@@ -443,6 +449,26 @@ def _do(ctx: LabCtx, probe: Probe, action: Action, code: int, who: str) -> Effec
         yield from conn.set_state(LabConn(name=conn.state.name, note="changed"))
         probe.next_alarms.append((yield from ctx.next_alarm()))
         yield from Nope("after changes")
+    elif action == "say_count":
+        state = yield from ctx.recall()
+        n = (state.count if state else 0) + 1
+        yield from ctx.save(LabState(count=n))
+        yield from ctx.broadcast(Said(text=f"count={n}", by=who))
+    elif action == "say_then_fail":
+        # Every kind of effect a run has, then a failure: none of it may happen.
+        assert conn is not None
+        state = yield from ctx.recall()
+        n = (state.count if state else 0) + 1
+        yield from ctx.save(LabState(count=n))
+        yield from ctx.broadcast(Said(text=f"count={n}", by=who))
+        yield from conn.send(Said(text="just you", by=who))
+        yield from ctx.schedule_in(5_000)
+        yield from conn.set_state(LabConn(name=conn.state.name, note="changed"))
+        yield from Nope("after saying")
+    elif action == "close_then_fail":
+        assert conn is not None
+        yield from conn.close(code, "closed by a failed run")
+        yield from Nope("after closing")
     elif action == "wipe":
         yield from ctx.save(LabState(count=-1))
         yield from ctx.purge()

@@ -18,7 +18,7 @@ import asyncio
 import json
 import random
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Never, TypeVar, cast
@@ -33,13 +33,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
 from durable_effect.sockets import ConnectionInfo, EngineOptions, SocketConfig, UpgradeError, UpgradeOpts
 from durable_effect.sockets.api import RoomHandle, SocketClientService, _call
+from durable_effect.sockets.host import AlarmChange
 from durable_effect.sockets.memory import START_MS
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.server import Refuse, SocketServer, UpgradeRequest
 from durable_effect.sockets.server.app import Transport
 from durable_effect.sockets.server.host import ServerInstanceHost, ServerSocket, SharedFrame
 from durable_effect.sockets.server.native import NativeServer, NativeSocket
-from durable_effect.sockets.server.storage import SQLiteStorage
+from durable_effect.sockets.server.storage import SQLiteStorage, StorageError
 
 T = TypeVar("T")
 SETTLE_TIMEOUT = 10.0
@@ -263,6 +264,21 @@ class _SettlingBackend:
         return await self._rt._connect(room, id, opts)
 
 
+class _FailingStorage(SQLiteStorage):
+    """SQLite storage whose commits fail for the instances in `failing`."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.failing: set[tuple[str, str]] = set()
+
+    def commit(
+        self, room: str, id: str, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None = None
+    ) -> None:
+        if (room, id) in self.failing:
+            raise StorageError("disk I/O error (simulated)")
+        super().commit(room, id, puts, deletes, alarm)
+
+
 class ServerTestRuntime:
     """A `SocketServer` under uvicorn on 127.0.0.1, driven like the in-memory runtime."""
 
@@ -278,7 +294,7 @@ class ServerTestRuntime:
         self.transport = transport
         self.clock = TestClock(START_MS)
         self._dir = tempfile.TemporaryDirectory()
-        self.storage = SQLiteStorage(Path(self._dir.name) / "rooms.db")
+        self.storage = _FailingStorage(Path(self._dir.name) / "rooms.db")
         self.server = _TestServer(
             config,
             storage=self.storage,
@@ -514,6 +530,14 @@ class ServerTestRuntime:
             return fired
 
         return cast(Effect[int], _call(run))
+
+    def fail_commits(self, room: WebSocketRoom[Any, Any, Any, Any] | str, id: str, on: bool = True) -> None:
+        """Make the instance's commits fail (as when its storage is unavailable)."""
+        key = (room if isinstance(room, str) else room.name, id)
+        if on:
+            self.storage.failing.add(key)
+        else:
+            self.storage.failing.discard(key)
 
     def hibernate(self, room: WebSocketRoom[Any, Any, Any, Any] | str, id: str) -> Effect[None]:
         name = room if isinstance(room, str) else room.name

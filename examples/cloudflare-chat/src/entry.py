@@ -15,7 +15,9 @@ from chat.registry import Chat, Say
 from durable_effect.effect import run_promise
 from rooms import socket_group, upgrade_chat
 
-ChatDO = socket_group.DO  # the Durable Object class wrangler.jsonc binds as CHAT_DO
+# The runtime exports the class under its own name (class_name="ChatDO") and finds
+# it by that name here: wrangler.jsonc binds class_name "ChatDO" as CHAT_DO.
+ChatDO = socket_group.DO
 
 SAY_ROUTE = re.compile(r"^/api/chat/([^/]+)/say$")
 

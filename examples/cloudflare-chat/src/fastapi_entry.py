@@ -23,7 +23,9 @@ from durable_effect.effect import run_promise
 from durable_effect.sockets import SocketClientService
 from rooms import socket_group, upgrade_chat
 
-ChatDO = socket_group.DO  # the Durable Object class wrangler.jsonc binds as CHAT_DO
+# The runtime exports the class under its own name (class_name="ChatDO") and finds
+# it by that name here: wrangler.jsonc binds class_name "ChatDO" as CHAT_DO.
+ChatDO = socket_group.DO
 
 app = FastAPI()
 

@@ -16,7 +16,7 @@ from durable_effect.effect import run_promise
 from durable_effect.sockets import ConnectionInit, UpgradeError, UpgradeOpts
 from durable_effect.sockets.cloudflare import make_socket_group_do
 
-socket_group = make_socket_group_do(config, binding="CHAT_DO")
+socket_group = make_socket_group_do(config, class_name="ChatDO", binding="CHAT_DO")
 
 WS_ROUTE = re.compile(r"^/ws/chat/([^/]+)$")
 

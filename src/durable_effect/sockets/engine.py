@@ -51,7 +51,8 @@ from durable_effect.sockets.errors import (
     SystemFailure,
     UpgradeError,
 )
-from durable_effect.sockets.host import HostSocket, InstanceHost
+from durable_effect.sockets.host import AlarmChange, HostSocket, InstanceHost
+from durable_effect.sockets.limits import structured_clone_size
 from durable_effect.sockets.registry import Handler, HandlerResult, RoomHandlers, SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
@@ -151,25 +152,55 @@ _RUNNING: ContextVar[frozenset[int]] = ContextVar("durable_effect_running_instan
 """The instances whose handler runs are on the current call chain (siblings included)."""
 
 
+class _Unknown:
+    """Not read from storage yet."""
+
+
+_UNKNOWN = _Unknown()
+
+
+class _Close:
+    """A `conn.close()` of a run: sent with the run's frames, in order."""
+
+    __slots__ = ("code", "conn", "reason")
+
+    def __init__(self, conn: Connection[Any, Any], code: int, reason: str) -> None:
+        self.conn = conn
+        self.code = code
+        self.reason = reason
+
+
 class _Run:
-    """One handler run's pending writes: storage keys, the alarm, connection
-    states (to restore if the run fails), and deferred closes."""
+    """One handler run's pending effects, committed together or not at all:
+    storage writes, the alarm change, connection states (restored if the run
+    fails), and its output (frames and closes, held until the commit)."""
 
-    __slots__ = ("alarm", "alarm_changed", "closes", "deletes", "puts", "states")
+    __slots__ = ("alarm", "alarm_changed", "consumes_alarm", "deletes", "out", "puts", "states")
 
-    def __init__(self) -> None:
+    def __init__(self, consumes_alarm: bool = False) -> None:
         self.puts: dict[str, str] = {}
         self.deletes: set[str] = set()
-        self.alarm_changed = False
+        self.consumes_alarm = consumes_alarm
+        # An alarm run removes the alarm that fired, unless it schedules another.
+        self.alarm_changed = consumes_alarm
         self.alarm: float | None = None  # when changed: the new time, or None (cancelled)
         self.states: dict[int, tuple[Connection[Any, Any], BaseModel, str | None]] = {}
-        self.closes: list[Connection[Any, Any]] = []
+        self.out: list[tuple[Sequence[HostSocket], str] | _Close] = []
+
+    def alarm_change(self) -> AlarmChange | None:
+        return AlarmChange(self.alarm) if self.alarm_changed else None
 
     def discard(self) -> None:
-        """Forget every change: the run failed (or is replaced by on_error / purge)."""
+        """Forget every change and all output: the run failed (or on_error replaces it)."""
+        self.discard_writes()
+        self.out.clear()
+
+    def discard_writes(self) -> None:
+        """Forget the storage writes, the alarm change and connection states."""
         self.puts.clear()
         self.deletes.clear()
-        self.alarm_changed = False
+        self.alarm_changed = self.consumes_alarm
+        self.alarm = None
         for conn, state, attachment in self.states.values():
             conn.state = state
             if attachment is not None and conn.socket.is_open():
@@ -198,9 +229,13 @@ class Instance:
         self.host = host
         self.lock = anyio.Lock(fast_acquire=True)  # no extra turn of the loop when uncontended
         self._connections: dict[int, AnyConnection] = {}
+        self._by_id: dict[str, list[AnyConnection]] = {}  # connections by id (duplicates are allowed)
         self._hydrated = False
         self._identity_stored = False
         self._run: _Run | None = None
+        # The stored state's JSON as last read or committed: a live instance
+        # is the only writer of its storage, so it reads it at most once.
+        self._stored_state: str | _Unknown | None = _UNKNOWN
         self._closed_sockets: set[int] = set()
         self._pending_closes: list[AnyConnection] = []
         self._services: Mapping[type, object] | None = None
@@ -223,12 +258,24 @@ class Instance:
 
     def _add_connection(self, socket: HostSocket, conn: AnyConnection) -> None:
         self._connections[id(socket)] = conn
-        self._fanout = None
+        self._by_id.setdefault(conn.id, []).append(conn)
+        fanout = self._fanout
+        if fanout is not None:
+            # Grow the cached lists rather than rebuild them: connecting N sockets
+            # stays O(N). No run holds them now (connections are added between runs).
+            fanout[0].append(conn)
+            fanout[1].append(socket)
 
     def _drop_connection(self, socket: HostSocket) -> bool:
         """Forget the socket's connection; False if it had none."""
-        if self._connections.pop(id(socket), None) is None:
+        conn = self._connections.pop(id(socket), None)
+        if conn is None:
             return False
+        same_id = self._by_id.get(conn.id, [])
+        if conn in same_id:
+            same_id.remove(conn)
+        if not same_id:
+            self._by_id.pop(conn.id, None)
         self._fanout = None
         return True
 
@@ -274,7 +321,7 @@ class Instance:
     def _encode_attachment(self, conn_id: str, tags: tuple[str, ...], state: BaseModel) -> str:
         payload = {"id": conn_id, "tags": list(tags), "state": state.model_dump(mode="json", by_alias=True)}
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        size = len(data.encode())
+        size = structured_clone_size(data)  # what the Workers runtime counts, on every host
         if size > self.engine.options.attachment_cap:
             raise AttachmentTooLargeError(size, self.engine.options.attachment_cap)
         return data
@@ -294,7 +341,7 @@ class Instance:
         async with self.lock:
             self._hydrate()
             await self._store_identity()
-            existing = [c for c in self._connections.values() if c.id == conn_id and c.socket.is_open()]
+            existing = [c for c in self._by_id.get(conn_id, ()) if c.socket.is_open()]
             if existing and opts.on_duplicate == "reject":
                 raise UpgradeError(f"connection id {conn_id!r} is already connected", 409)
             if existing and opts.on_duplicate == "replace":
@@ -309,10 +356,11 @@ class Instance:
             if handler is not None:
                 outcome = await self._execute(handler, (RoomCtx(self, conn),))
                 if isinstance(outcome, Failure):
+                    self._report("on_connect", outcome)
                     self._drop_connection(socket)
                     self._closed_sockets.add(id(socket))
                     socket.close(CLOSE_INTERNAL_ERROR, "on_connect failed")
-                    raise UpgradeError(f"on_connect failed: {_describe(outcome.cause)}", 500)
+                    raise UpgradeError(f"on_connect failed: {_error_class(outcome.cause)}", 500)
             conn.meta = None
             await self._flush_closes()
             return conn
@@ -333,12 +381,11 @@ class Instance:
                 event = self.room.event.validate_json(data)
             except (ValidationError, ValueError) as exc:
                 await self._decode_error(conn, text, exc)
+                await self._flush_closes()
                 return
             handler = self.handlers.on_event
             if handler is not None:
-                outcome = await self._execute(handler, (RoomCtx(self, conn), event))
-                if isinstance(outcome, Failure):
-                    log.error("room %s/%s: on_event failed: %s", self.room.name, self.id, _describe(outcome.cause))
+                self._report("on_event", await self._execute(handler, (RoomCtx(self, conn), event)))
             await self._flush_closes()
 
     async def closed(self, socket: HostSocket, code: int, reason: str) -> None:
@@ -385,23 +432,29 @@ class Instance:
         if err is not None:
             raise err
 
-    async def fire_alarm(self, retry_count: int = 0, *, direct: bool = False) -> bool:
-        """Run on_alarm. Returns True on success; a direct call raises the failure."""
+    async def fire_alarm(self, retry_count: int = 0, *, direct: bool = False, consume: bool = False) -> bool:
+        """Run on_alarm. Returns True on success; a direct call raises the failure.
+
+        With `consume`, the stored alarm is removed by the run's own commit
+        (unless the run schedules another), so an alarm whose run fails or
+        never finishes stays stored and fires again: at-least-once."""
         async with self._direct() if direct else self.lock:
             self._hydrate()
             await self._store_identity()
             handler = self.handlers.on_alarm
             if handler is None:
+                if consume:
+                    await self.host.commit({}, (), AlarmChange(None))
                 return True
             failure = (
                 SystemFailure(f"alarm retry {retry_count} after a failure", retry_count) if retry_count > 0 else None
             )
-            outcome = await self._execute(handler, (RoomCtx(self, None, failure),))
+            outcome = await self._execute(handler, (RoomCtx(self, None, failure),), consumes_alarm=consume)
             await self._flush_closes()
             if direct:
                 _raise_outcome(outcome)
             if isinstance(outcome, Failure):
-                log.error("room %s/%s: on_alarm failed: %s", self.room.name, self.id, _describe(outcome.cause))
+                self._report("on_alarm", outcome)
                 return False
             return True
 
@@ -420,41 +473,85 @@ class Instance:
 
     # -- running handlers ------------------------------------------------------------------
 
-    async def _execute(self, channel: Handler[Any], args: tuple[Any, ...]) -> Success[object] | Failure[object]:
-        """Run a handler (and its on_error) as one storage transaction."""
-        run = _Run()
+    async def _execute(
+        self, channel: Handler[Any], args: tuple[Any, ...], *, consumes_alarm: bool = False
+    ) -> Success[object] | Failure[object]:
+        """Run a handler (and its on_error) as one atomic run: its storage
+        writes, alarm change and connection states are committed together,
+        and only then are its frames and closes released. A run that fails,
+        or whose commit fails, leaves no trace: nothing stored, nothing sent."""
+        run = _Run(consumes_alarm)
         self._run = run
-        self.host.begin()
         running = _RUNNING.set(_RUNNING.get() | {id(self)})
         try:
             outcome = await self._run_handler(channel.handler, args)
             if isinstance(outcome, Failure) and not _is_purge(outcome.cause):
                 if channel.on_error is not None:
-                    # The failed handler's writes are dropped: on_error starts
-                    # from the stored state, and only its own writes commit.
+                    # The failed handler's writes and output are dropped: on_error
+                    # starts from the stored state, and only its own run commits.
                     run.discard()
                     err = _error_of(outcome.cause)
                     outcome = await self._run_handler(channel.on_error, (args[0], err))
             if isinstance(outcome, Failure) and _is_purge(outcome.cause):
-                run.discard()
+                # Purge deletes everything; what the run sent before it still goes out.
+                run.discard_writes()
                 await self._do_purge()
                 outcome = Success(None)
-            # Commit (or, after a failure, just release held output): the
-            # host sends this run's frames only once its writes are durable.
-            if isinstance(outcome, Success):
-                if run.alarm_changed and run.alarm is None:
-                    await self.host.delete_alarm()
-                elif run.alarm_changed and run.alarm is not None:
-                    await self.host.set_alarm(run.alarm)
-                await self.host.commit(run.puts, run.deletes)
-            else:
+            elif isinstance(outcome, Success):
+                try:
+                    await self.host.commit(run.puts, run.deletes, run.alarm_change())
+                    if STATE_KEY in run.puts:
+                        self._stored_state = run.puts[STATE_KEY]
+                    elif STATE_KEY in run.deletes:
+                        self._stored_state = None
+                except Exception as exc:
+                    outcome = Failure(Fail(RoomExecutionError(f"the run's writes could not be committed: {exc}", exc)))
+            if isinstance(outcome, Failure):
                 run.discard()
-                await self.host.commit({}, ())
-            return outcome
         finally:
             _RUNNING.reset(running)
             self._run = None
-            self._pending_closes.extend(run.closes)
+        self._release(run.out)
+        return outcome
+
+    def _release(self, out: list[tuple[Sequence[HostSocket], str] | _Close]) -> None:
+        """Send a committed run's frames and closes, in the order the run made them.
+        A send that fails now (the run is over) closes that connection (1011)."""
+        for item in out:
+            if isinstance(item, _Close):
+                conn = item.conn
+                if conn.socket.is_open():
+                    conn.socket.close(item.code, item.reason)
+                self._pending_closes.append(conn)
+                continue
+            sockets, frame = item
+            _, failed = self.host.send_all(sockets, frame)
+            for i, exc in failed:
+                socket = sockets[i]
+                target = self._connections.get(id(socket))
+                log.warning(
+                    "room %s/%s: send to %s failed, closing it: %r",
+                    self.room.name,
+                    self.id,
+                    target.id if target is not None else "a closed connection",
+                    exc,
+                )
+                if socket.is_open():
+                    socket.close(CLOSE_INTERNAL_ERROR, "send failed")
+                if target is not None:
+                    self._pending_closes.append(target)
+
+    def _report(self, channel: str, outcome: Success[object] | Failure[object]) -> None:
+        """Log a failed run: room, id, channel, the error's type and message, and the whole cause."""
+        if isinstance(outcome, Failure):
+            log.error(
+                "room %s/%s: %s failed: %s\n%s",
+                self.room.name,
+                self.id,
+                channel,
+                _summary(outcome.cause),
+                outcome.cause.pretty(),
+            )
 
     async def _run_handler(
         self, fn: Callable[..., HandlerResult], args: tuple[Any, ...]
@@ -483,9 +580,7 @@ class Instance:
         if fn is None:
             log.warning("room %s/%s: undecodable frame from %s: %s", self.room.name, self.id, conn.id, exc)
             return
-        outcome = await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc))
-        if isinstance(outcome, Failure):
-            log.error("room %s/%s: on_decode_error failed: %s", self.room.name, self.id, _describe(outcome.cause))
+        self._report("on_decode_error", await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc)))
 
     async def _finish_close(self, conn: AnyConnection) -> None:
         """Forget the connection and run on_close once."""
@@ -494,9 +589,7 @@ class Instance:
         self._closed_sockets.add(id(conn.socket))
         handler = self.handlers.on_close
         if handler is not None:
-            outcome = await self._execute(handler, (RoomCtx(self, conn),))
-            if isinstance(outcome, Failure):
-                log.error("room %s/%s: on_close failed: %s", self.room.name, self.id, _describe(outcome.cause))
+            self._report("on_close", await self._execute(handler, (RoomCtx(self, conn),)))
 
     async def _flush_closes(self) -> None:
         while self._pending_closes:
@@ -510,7 +603,7 @@ class Instance:
         self._identity_stored = True
         if await self.host.load(IDENTITY_KEY) is None:
             identity = json.dumps({"room": self.room.name, "id": self.id})
-            await self.host.commit({IDENTITY_KEY: identity}, ())
+            await self.host.commit({IDENTITY_KEY: identity}, (), None)
 
     async def _load_state(self) -> BaseModel | None:
         run = self._run
@@ -519,12 +612,15 @@ class Instance:
                 return self.room.state.model_validate_json(run.puts[STATE_KEY])
             if STATE_KEY in run.deletes:
                 return None
-        raw = await self.host.load(STATE_KEY)
+        raw = self._stored_state
+        if isinstance(raw, _Unknown):
+            raw = self._stored_state = await self.host.load(STATE_KEY)
         return None if raw is None else self.room.state.model_validate_json(raw)
 
     async def _do_purge(self) -> None:
+        self._stored_state = _UNKNOWN
         await self.host.delete_all()
-        await self.host.delete_alarm()
+        await self.host.commit({}, (), AlarmChange(None))
         self._identity_stored = False
 
     # -- ctx operations (as effects) --------------------------------------------------------
@@ -591,7 +687,14 @@ class Instance:
     def send_to(self, conn: Connection[Any, Any], msg: TaggedStruct) -> Effect[None, SendError]:
         def run() -> Effect[None, SendError]:
             _check_member(self.room.broadcast, msg)
-            err = _send(conn, msg.to_json())
+            run = self._run
+            if run is None:
+                err = _send(conn, msg.to_json())
+            elif conn.socket.is_open():
+                run.out.append(((conn.socket,), msg.to_json()))
+                err = None
+            else:
+                err = SendError(conn.id, "the socket is not open")
             return _Succeed(None) if err is None else _Fail(Fail(err))
 
         return suspend(run)
@@ -616,12 +719,12 @@ class Instance:
 
     def close_connection(self, conn: Connection[Any, Any], code: int, reason: str) -> Effect[None]:
         def run() -> None:
+            if self._run is not None:
+                self._run.out.append(_Close(conn, code, reason))
+                return
             if conn.socket.is_open():
                 conn.socket.close(code, reason)
-            if self._run is not None:
-                self._run.closes.append(conn)
-            else:
-                self._pending_closes.append(conn)
+            self._pending_closes.append(conn)
 
         return _Sync(run)
 
@@ -656,6 +759,12 @@ class Instance:
             excluded = except_
         if to is None and not excluded and tag is None:
             targets, sockets = self._fanout_lists()
+        elif to is None and tag is None and len(excluded) == 1:
+            # Everyone but one (a join, a typing indicator): one pass over the cached list.
+            every = self._fanout_lists()[1]
+            one = excluded[0].socket
+            sockets = [s for s in every if s is not one]
+            targets = None  # built only if a send fails
         else:
             # Filter once, up front: the host's send loop is the per-recipient cost.
             skip = {id(c.socket) for c in excluded}
@@ -665,9 +774,16 @@ class Instance:
                 if id(c.socket) not in skip and (tag is None or tag in c.tags)
             ]
             sockets = [c.socket for c in targets]
+        run = self._run
+        if run is not None:
+            run.out.append((sockets, frame))  # sent when the run commits
+            return None
         delivered, failed = self.host.send_all(sockets, frame)
         if not failed:
             return None
+        if targets is None:
+            by_socket = {id(c.socket): c for c in self._connections.values()}
+            targets = [by_socket[id(s)] for s in sockets]
         return BroadcastError([SendError(targets[i].id, f"send failed: {exc}") for i, exc in failed], delivered)
 
     def schedule_in(self, duration: DurationInput) -> Effect[None, RoomError]:
@@ -692,10 +808,8 @@ class Instance:
         run = self._run
         if run is not None:
             run.alarm, run.alarm_changed = at, True
-        elif at is None:
-            await self.host.delete_alarm()
         else:
-            await self.host.set_alarm(at)
+            await self.host.commit({}, (), AlarmChange(at))
 
     async def _get_alarm(self) -> float | None:
         run = self._run
@@ -800,8 +914,21 @@ def _error_of(cause: Cause[object]) -> object:
     return cause.squash()
 
 
-def _describe(cause: Cause[object]) -> str:
-    return cause.pretty().splitlines()[0] if cause.pretty() else "unknown failure"
+def _summary(cause: Cause[object]) -> str:
+    """`Type: message` of the cause's first error (or defect), or `interrupted`."""
+    failures = cause.failures()
+    if failures:
+        err = failures[0]
+        return f"{type(err).__name__}: {err}"
+    defects = cause.defects()
+    if defects:
+        return f"{type(defects[0]).__name__}: {defects[0]}"
+    return "interrupted"
+
+
+def _error_class(cause: Cause[object]) -> str:
+    """The class name of the cause's first error or defect: what a client may be told."""
+    return _summary(cause).partition(":")[0]
 
 
 def _raise_outcome(outcome: Success[object] | Failure[object]) -> None:

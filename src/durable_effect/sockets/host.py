@@ -8,9 +8,10 @@ same contract suite runs against the in-memory, Cloudflare and server hosts.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-__all__ = ["HostSocket", "InstanceHost", "send_each"]
+__all__ = ["AlarmChange", "HostSocket", "InstanceHost", "send_each"]
 
 S = TypeVar("S", bound="HostSocket")
 
@@ -39,6 +40,13 @@ class HostSocket(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class AlarmChange:
+    """A run's change to the alarm: a new time in epoch ms, or None (deleted)."""
+
+    at_ms: float | None
+
+
 class InstanceHost(Protocol):
     """Storage, alarm, clock and sockets of one (room, id) instance."""
 
@@ -46,14 +54,10 @@ class InstanceHost(Protocol):
         """The stored value of `key`, or None."""
         ...
 
-    def begin(self) -> None:
-        """A handler run starts: hold its outgoing frames until `commit`."""
-        ...
-
-    async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
-        """Write one handler run's changes together, then release its frames
-        (Durable Object output-gate semantics). Called after every run, with
-        nothing to write after a failed one."""
+    async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
+        """Write one run's changes, with its alarm change (None: unchanged), as
+        one transaction: all durable when this returns, or none if it raises.
+        The engine sends the run's frames only after this returns."""
         ...
 
     async def delete_all(self) -> None:
@@ -63,10 +67,6 @@ class InstanceHost(Protocol):
     async def get_alarm(self) -> float | None:
         """The scheduled alarm time in epoch ms, or None."""
         ...
-
-    async def set_alarm(self, at_ms: float) -> None: ...
-
-    async def delete_alarm(self) -> None: ...
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         """Send one frame to every socket that is open (a broadcast).

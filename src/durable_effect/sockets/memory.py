@@ -28,7 +28,7 @@ from durable_effect.sockets.engine import (
     alarm_backoff_ms,
 )
 from durable_effect.sockets.errors import RoomNotFoundError, UpgradeError
-from durable_effect.sockets.host import HostSocket
+from durable_effect.sockets.host import AlarmChange, HostSocket
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
@@ -90,29 +90,25 @@ class MemoryInstanceHost:
         self.alarm: float | None = None
         self.retries = 0
         self.socket_list: list[MemorySocket] = []
+        self.fail_commits = False  # make every commit raise (to test failed commits)
 
     async def load(self, key: str) -> str | None:
         return self.storage.get(key)
 
-    def begin(self) -> None:
-        """Frames reach a `TestConnection` at once; nothing is held."""
-
-    async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
+    async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
+        if self.fail_commits:
+            raise OSError("simulated commit failure")
         for key in deletes:
             self.storage.pop(key, None)
         self.storage.update(puts)
+        if alarm is not None:
+            self.alarm = alarm.at_ms
 
     async def delete_all(self) -> None:
         self.storage.clear()
 
     async def get_alarm(self) -> float | None:
         return self.alarm
-
-    async def set_alarm(self, at_ms: float) -> None:
-        self.alarm = at_ms
-
-    async def delete_alarm(self) -> None:
-        self.alarm = None
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         delivered = 0
@@ -316,8 +312,8 @@ class InMemorySocketRuntime(InstanceBackend):
                 at, key = min(due)
                 host = self._hosts[key]
                 self.clock.set_time(at)
-                host.alarm = None
-                ok = await self.instance(*key).fire_alarm(host.retries)
+                # The alarm stays stored until its run commits (at-least-once).
+                ok = await self.instance(*key).fire_alarm(host.retries, consume=True)
                 fired += 1
                 if ok:
                     host.retries = 0
@@ -325,11 +321,17 @@ class InMemorySocketRuntime(InstanceBackend):
                     host.retries += 1
                     host.alarm = self.clock.now_ms() + alarm_backoff_ms(host.retries)
                 else:
+                    host.alarm = None
                     host.retries = 0
             self.clock.set_time(target)
             return fired
 
         return cast(Effect[int], _call(run))
+
+    def fail_commits(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str, on: bool = True) -> None:
+        """Make every commit of the instance fail (as when its storage is
+        unavailable), to test what a failed commit leaves behind."""
+        self.host(room if isinstance(room, str) else room.name, id).fail_commits = on
 
     def hibernate(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str) -> Effect[None]:
         """Drop every in-memory object of the instance; storage and sockets stay."""
@@ -343,8 +345,7 @@ class InMemorySocketRuntime(InstanceBackend):
     # -- RoomBackend ------------------------------------------------------------------
 
     async def fire_alarm(self, room: str, id: str) -> None:
-        self.host(room, id).alarm = None
-        await self.instance(room, id).fire_alarm(direct=True)
+        await self.instance(room, id).fire_alarm(direct=True, consume=True)
 
     async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
         return UpgradeResponse(101, await self._connect(room, id, opts))

@@ -2,8 +2,8 @@
 
     from durable_effect.sockets.cloudflare import make_socket_group_do
 
-    socket_group = make_socket_group_do(config, binding="CHAT_DO")
-    ChatDO = socket_group.DO                       # export it for wrangler
+    socket_group = make_socket_group_do(config, class_name="ChatDO", binding="CHAT_DO")
+    ChatDO = socket_group.DO                       # exported under its own name, ChatDO
     rooms = socket_group.client(self.env.CHAT_DO)  # in the Worker's fetch
 
 Each instance `(room, id)` is one Durable Object, named `f"{room}:{id}"`,

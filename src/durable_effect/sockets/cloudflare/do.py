@@ -9,6 +9,7 @@ subclass with the handler names the platform calls.
 from __future__ import annotations
 
 import json
+import keyword
 import logging
 from typing import TYPE_CHECKING, Any, Never, cast
 
@@ -195,8 +196,7 @@ class DurableObjectCore:
             await instance.broadcast_direct(args.get("value"))
             return None
         # fire_alarm: run on_alarm now; a scheduled alarm is replaced by this run.
-        await self.host.delete_alarm()
-        await instance.fire_alarm(direct=True)
+        await instance.fire_alarm(direct=True, consume=True)
         return None
 
     async def _upgrade(self, instance: Instance, request: Any) -> object:
@@ -207,7 +207,10 @@ class DurableObjectCore:
 
         def accept(tags: list[str]) -> CloudflareSocket:
             client, server = _ffi.websocket_pair()
-            self.ctx.acceptWebSocket(server, _ffi.js_array(tags))
+            try:
+                self.ctx.acceptWebSocket(server, _ffi.js_array(tags))
+            except Exception as exc:  # e.g. the per-object socket limit: nothing is registered yet
+                raise UpgradeError(f"the platform refused the WebSocket: {exc}", 503) from None
             clients.append(client)
             return self.host.adopt(server, tags)
 
@@ -269,6 +272,8 @@ def _make_do_class(group: SocketGroup) -> type[DurableObject]:
     class SocketGroupDO(DurableObject):
         """A room instance as a Durable Object (WebSocket Hibernation API)."""
 
+        _socket_group = group
+
         def __init__(self, ctx: Any, env: Any) -> None:
             super().__init__(ctx, env)
             self._core = DurableObjectCore(group, ctx, env)
@@ -288,7 +293,21 @@ def _make_do_class(group: SocketGroup) -> type[DurableObject]:
         async def alarm(self, alarm_info: Any = None) -> None:
             await self._core.alarm(alarm_info)
 
+    # The runtime exports a Durable Object class under its own name, and finds it
+    # again by that name in the main module: it must be wrangler's `class_name`.
+    SocketGroupDO.__name__ = SocketGroupDO.__qualname__ = group.class_name
     return SocketGroupDO
+
+
+def _check_class_name(class_name: str) -> str:
+    """A name the runtime can export the class under and wrangler can bind."""
+    if not isinstance(class_name, str) or not class_name.isidentifier() or keyword.iskeyword(class_name):
+        raise ValueError(f"class_name must be a Python identifier (wrangler's class_name), got {class_name!r}")
+    if class_name.startswith("_"):
+        raise ValueError(
+            f"class_name {class_name!r} starts with '_': the runtime does not export private names of the main module"
+        )
+    return class_name
 
 
 class SocketGroup:
@@ -299,11 +318,13 @@ class SocketGroup:
         self,
         config: SocketConfig,
         *,
+        class_name: str,
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
         binding: str = "ROOMS",
     ) -> None:
         self.config = config
+        self.class_name = _check_class_name(class_name)
         self.services = services
         self.options = options
         self.binding = binding
@@ -311,8 +332,9 @@ class SocketGroup:
 
     @property
     def DO(self) -> type[DurableObject]:
-        """The Durable Object class to export from the Worker's entry module
-        (built on first use: it needs the `workers` module of a Python Worker)."""
+        """The Durable Object class named `class_name`, to export from the Worker's
+        main module under that same name (`ChatDO = group.DO`). Built on first
+        use: it needs the `workers` module of a Python Worker."""
         if self._do_class is None:
             self._do_class = _make_do_class(self)
         return self._do_class
@@ -329,12 +351,16 @@ class SocketGroup:
 def make_socket_group_do(
     config: SocketConfig,
     *,
+    class_name: str,
     services: Layer[object, object, object] | None = None,
     options: EngineOptions | None = None,
     binding: str = "ROOMS",
 ) -> SocketGroup:
-    """The Cloudflare host of `config`: `group.DO` is the Durable Object class to
-    export (bound in wrangler as `binding`, which sibling dispatch uses), and
+    """The Cloudflare host of `config`: `group.DO` is the Durable Object class,
+    named `class_name`; export it from the Worker's main module under that name
+    (`ChatDO = group.DO`), which is wrangler's `class_name`. `binding` is the
+    name of its Durable Object binding (sibling dispatch uses `env.<binding>`);
     `group.client(env.ROOMS)` / `group.layer(env.ROOMS)` reach its instances.
-    `services` is a layer provided to every handler run."""
-    return SocketGroup(config, services=services, options=options, binding=binding)
+    `services` is a layer provided to every handler run. Raises `ValueError`
+    when `class_name` is not a name the runtime can export."""
+    return SocketGroup(config, class_name=class_name, services=services, options=options, binding=binding)

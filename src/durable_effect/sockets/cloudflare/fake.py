@@ -4,7 +4,8 @@
 (`idFromName`, `get`, stubs whose `fetch` reaches the object), each object's
 `ctx` (`acceptWebSocket`, `getWebSockets`, `getTags`, `id.name`), its storage
 (string values, one alarm, `deleteAll` that leaves the alarm, as before the
-2026-02-24 compatibility date), hibernatable WebSockets (attachments, ready
+2026-02-24 compatibility date), requests to an object whose header values are
+split at commas (as runtimes before early 2026 did), hibernatable WebSockets (attachments, ready
 states, the close handshake) and alarms with the platform's retries (backoff
 from 2 s, up to 6, with `retryCount`/`isRetry`). `hibernate(name)` throws the
 object away; the next event constructs a new one over the same sockets and
@@ -31,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from durable_effect.effect import TestClock
 from durable_effect.sockets.engine import ALARM_MAX_RETRIES, alarm_backoff_ms
+from durable_effect.sockets.limits import structured_clone_size
 
 __all__ = [
     "ArrayBuffer",
@@ -121,6 +123,9 @@ class _Headers:
 
     def copy(self) -> _Headers:
         return _Headers(self._items)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items.items())
 
 
 class FakeRequest:
@@ -273,9 +278,9 @@ class FakeWebSocket:
     def serializeAttachment(self, value: object) -> None:
         if isinstance(value, dict | list | tuple | set):
             raise JsError("DataCloneError: a Python object is not structured-cloneable (pass a string)")
-        size = len(value.encode()) if isinstance(value, str) else len(json.dumps(value))
+        size = structured_clone_size(value if isinstance(value, str) else json.dumps(value))
         if size > MAX_ATTACHMENT_BYTES:
-            raise JsError(f"Error: serialized attachment is {size} bytes, over {MAX_ATTACHMENT_BYTES}")
+            raise JsError(f"RangeError: 'attachment' was {size} bytes, over the {MAX_ATTACHMENT_BYTES}-byte limit")
         self._attachment = value
 
     def deserializeAttachment(self) -> object:
@@ -312,6 +317,8 @@ class ObjectData:
     retries: int = 0
     sockets: list[FakeWebSocket] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # storage methods called, in order
+    fail_writes: bool = False  # every write raises, as when storage is unavailable
+    max_sockets: int = MAX_SOCKETS  # acceptWebSocket throws beyond it (tests lower it)
 
 
 class FakeStorage:
@@ -319,6 +326,10 @@ class FakeStorage:
 
     def __init__(self, obj: ObjectData) -> None:
         self._obj = obj
+
+    def _check_writable(self) -> None:
+        if self._obj.fail_writes:
+            raise JsError("Error: Durable Object storage operation failed (simulated)")
 
     async def get(self, key: str) -> str | None:
         self._obj.calls.append("get")
@@ -328,6 +339,7 @@ class FakeStorage:
 
     async def put(self, key_or_entries: object, value: object = None) -> None:
         self._obj.calls.append("put")
+        self._check_writable()
         if isinstance(key_or_entries, str):
             entries: Mapping[str, object] = {key_or_entries: value}
         elif isinstance(key_or_entries, JsObject):
@@ -343,6 +355,7 @@ class FakeStorage:
 
     async def delete(self, keys: object) -> object:
         self._obj.calls.append("delete")
+        self._check_writable()
         if isinstance(keys, str):
             return self._obj.data.pop(keys, None) is not None
         if not isinstance(keys, JsArray):
@@ -359,12 +372,14 @@ class FakeStorage:
 
     async def setAlarm(self, scheduled_time: object) -> None:
         self._obj.calls.append("setAlarm")
+        self._check_writable()
         if isinstance(scheduled_time, bool) or not isinstance(scheduled_time, int | float):
             raise JsError("TypeError: setAlarm() needs epoch milliseconds")
         self._obj.alarm = float(scheduled_time)
 
     async def deleteAlarm(self) -> None:
         self._obj.calls.append("deleteAlarm")
+        self._check_writable()
         self._obj.alarm = None
 
 
@@ -397,8 +412,8 @@ class FakeState:
             raise JsError(f"Error: a tag is 1..{MAX_TAG_LENGTH} characters")
         if ws.role != "server" or ws.owner is not None:
             raise JsError("Error: not the server end of a new WebSocketPair")
-        if len([s for s in self._obj.sockets if s.readyState != CLOSED]) >= MAX_SOCKETS:
-            raise JsError(f"Error: more than {MAX_SOCKETS} WebSockets on one Durable Object")
+        if len([s for s in self._obj.sockets if s.readyState != CLOSED]) >= self._obj.max_sockets:
+            raise JsError(f"Error: more than {self._obj.max_sockets} WebSockets on one Durable Object")
         ws.owner = (self._obj.binding, self._obj.name)
         ws.tags = tag_list
         self._obj.sockets.append(ws)
@@ -414,6 +429,13 @@ class FakeState:
 # -- namespaces, stubs and the platform -------------------------------------------------------------
 
 
+def _split_header_values(request: FakeRequest) -> FakeRequest:
+    """The request as a runtime that splits header values at commas hands it on
+    (Workers before early 2026): each header keeps only its first piece."""
+    headers = _Headers((k, v.split(",")[0]) for k, v in request.headers.items())
+    return FakeRequest(request.url, request.method, headers, request._body)
+
+
 class FakeStub:
     def __init__(self, namespace: FakeNamespace, name: str) -> None:
         self._namespace = namespace
@@ -425,6 +447,8 @@ class FakeStub:
         else:
             request = FakeRequest(str(resource), init.get("method", "GET"), None, init.get("body"))
         name = self._name
+        if self._namespace.world.split_header_values:
+            request = _split_header_values(request)
 
         async def call(do: Any) -> FakeResponse:
             response = await do.fetch(request)
@@ -477,10 +501,13 @@ def _now_ms() -> float:
 class FakeCloudflare:
     """The platform for one Worker: its namespaces, objects, sockets and alarms."""
 
-    def __init__(self, clock: TestClock, *, alarm_wake_without_name: bool = True) -> None:
+    def __init__(
+        self, clock: TestClock, *, alarm_wake_without_name: bool = True, split_header_values: bool = True
+    ) -> None:
         self.clock = clock
         self.env = FakeEnv()
         self.alarm_wake_without_name = alarm_wake_without_name
+        self.split_header_values = split_header_values
         self.namespaces: dict[str, FakeNamespace] = {}
         self.objects: dict[tuple[str, str], ObjectData] = {}
         self.live: dict[tuple[str, str], Any] = {}  # the Durable Object instances in memory

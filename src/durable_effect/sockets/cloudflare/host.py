@@ -9,12 +9,12 @@ holds them until the storage writes of the same event are confirmed, so
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Coroutine, Mapping, Sequence
 
 from durable_effect.sockets.cloudflare import _ffi
 from durable_effect.sockets.cloudflare.types import READY_STATE_OPEN, DurableObjectState, JsWebSocket
 from durable_effect.sockets.engine import CLOSE_NORMAL, _may_echo
-from durable_effect.sockets.host import HostSocket, send_each
+from durable_effect.sockets.host import AlarmChange, HostSocket, send_each
 
 __all__ = ["CloudflareSocket", "DurableObjectHost"]
 
@@ -141,12 +141,10 @@ class DurableObjectHost:
         value = await self.storage.get(key)
         return value if isinstance(value, str) else None
 
-    def begin(self) -> None:
-        """Nothing to hold: the platform's output gate holds this event's frames."""
-
-    async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
-        # Issued back to back, with no await between them, the writes coalesce
-        # into one atomic write; awaiting them confirms it.
+    async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
+        # Issued back to back, with no await between them, the writes (the
+        # alarm's included) coalesce into one atomic write; awaiting them
+        # confirms it. The run's frames wait in the engine until this returns.
         pending: list[Awaitable[object]] = []
         if len(puts) == 1:
             ((key, value),) = puts.items()
@@ -155,8 +153,15 @@ class DurableObjectHost:
             pending.append(self.storage.put(_ffi.js_object(puts)))
         if deletes:
             pending.append(self.storage.delete(_ffi.js_array(list(deletes))))
-        for write in pending:
-            await write
+        if alarm is not None:
+            pending.append(self.storage.deleteAlarm() if alarm.at_ms is None else self.storage.setAlarm(alarm.at_ms))
+        try:
+            for write in pending:
+                await write
+        finally:
+            for write in pending:  # after a failed write, the rest are never started
+                if isinstance(write, Coroutine):
+                    write.close()
 
     async def delete_all(self) -> None:
         await self.storage.deleteAll()
@@ -164,12 +169,6 @@ class DurableObjectHost:
     async def get_alarm(self) -> float | None:
         value = await self.storage.getAlarm()
         return float(value) if isinstance(value, int | float) else None
-
-    async def set_alarm(self, at_ms: float) -> None:
-        await self.storage.setAlarm(at_ms)
-
-    async def delete_alarm(self) -> None:
-        await self.storage.deleteAlarm()
 
     def now_ms(self) -> float:
         return _ffi.now_ms()

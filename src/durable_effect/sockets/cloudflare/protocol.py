@@ -4,7 +4,9 @@ Object) and a room's Durable Object, over the stub's `fetch`.
     POST https://rooms.internal/{room}/{id}/{op}     body: JSON arguments
       op: send {"value"} | get_state | get_connections {"tag"} | broadcast {"value"} | fire_alarm
     GET  https://rooms.internal/{room}/{id}/upgrade  (the client's WebSocket upgrade request,
-                                                      options in the `x-durable-effect-upgrade` header)
+                                                      options in the `x-durable-effect-upgrade` header:
+                                                      base64url of their JSON, so no header parsing
+                                                      (a runtime splitting values at commas) changes them)
 
 Answers: 200 `{"ok": result}`, 101 with the WebSocket, or an error status with
 `{"error": {"_tag": ..., fields...}}` that the client turns back into the typed
@@ -14,6 +16,7 @@ cause, `BroadcastError`, `RoomNotFoundError`, `UpgradeError`).
 
 from __future__ import annotations
 
+import base64
 import builtins
 import dataclasses
 import json
@@ -79,13 +82,15 @@ def parse_op_url(url: str) -> tuple[str, str, str] | None:
 
 
 def encode_upgrade_opts(opts: UpgradeOpts[BaseModel]) -> str:
-    """The upgrade options as JSON (the Durable Object validates them); `meta` must be JSON."""
+    """The upgrade options as a header value: base64url of their JSON (the Durable
+    Object validates them); `meta` must be JSON."""
     init = opts.connection
     state = init.initial_state
     try:
-        return _encode_upgrade(init, state, opts)
+        data = _encode_upgrade(init, state, opts)
     except (TypeError, ValueError) as exc:
         raise UpgradeError(f"upgrade options must be JSON (meta, initial_state): {exc}", 400) from None
+    return base64.urlsafe_b64encode(data.encode()).decode("ascii")
 
 
 def _encode_upgrade(init: ConnectionInit[BaseModel], state: object, opts: UpgradeOpts[BaseModel]) -> str:
@@ -106,7 +111,7 @@ def decode_upgrade_opts(raw: str | None) -> UpgradeOpts[Any]:
     if not raw:
         raise UpgradeError(f"the upgrade request has no {UPGRADE_HEADER} header", 400)
     try:
-        data = json.loads(raw)
+        data = json.loads(base64.urlsafe_b64decode(raw.encode("ascii")))
         init = ConnectionInit(
             initial_state=data["initial_state"],
             id=data.get("id"),
@@ -114,7 +119,7 @@ def decode_upgrade_opts(raw: str | None) -> UpgradeOpts[Any]:
             meta=data.get("meta"),
         )
         on_duplicate = data.get("on_duplicate", "allow")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # binascii.Error is a ValueError
         raise UpgradeError(f"unreadable upgrade options: {exc}", 400) from None
     if on_duplicate not in ("allow", "replace", "reject"):
         raise UpgradeError(f"on_duplicate must be allow, replace or reject, got {on_duplicate!r}", 400)

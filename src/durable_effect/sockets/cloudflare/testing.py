@@ -21,7 +21,9 @@ Asyncio only (the fake delivers each event as an asyncio task of its own).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
 from typing import Any, Generic, Never, TypeVar, cast, overload
 
 from pydantic import BaseModel
@@ -48,7 +50,14 @@ from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 
-__all__ = ["CloudflareRuntimeFactory", "CloudflareTestConnection", "CloudflareTestRuntime", "cloudflare_runtime"]
+__all__ = [
+    "CloudflareRuntimeFactory",
+    "CloudflareTestConnection",
+    "CloudflareTestRuntime",
+    "WorkerConfigError",
+    "check_worker",
+    "cloudflare_runtime",
+]
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
@@ -162,6 +171,7 @@ class CloudflareTestRuntime:
         options: EngineOptions | None = None,
         *,
         binding: str = "ROOMS",
+        class_name: str = "RoomsDO",
     ) -> None:
         install_fake_modules()
         self._installed = True
@@ -170,7 +180,9 @@ class CloudflareTestRuntime:
         self.world = FakeCloudflare(self.clock)
         clock_layer: Layer[object, object, object] = Layer.succeed(Clock, self.clock)
         layer = clock_layer if services is None else Layer.merge(clock_layer, services)
-        self.group: SocketGroup = make_socket_group_do(config, services=layer, options=options, binding=binding)
+        self.group: SocketGroup = make_socket_group_do(
+            config, class_name=class_name, services=layer, options=options, binding=binding
+        )
         self.binding = binding
         self.namespace: FakeNamespace = self.world.bind(binding, self.group.DO)
         self.client = SocketClientService(config, _SettlingBackend(self))
@@ -247,9 +259,84 @@ class CloudflareTestRuntime:
 
         return cast(Effect[None], _call(run))
 
+    def fail_commits(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str, on: bool = True) -> None:
+        """Make every storage write of the instance's Durable Object fail."""
+        name = room if isinstance(room, str) else room.name
+        self.world.object_data(self.binding, instance_name(name, id)).fail_writes = on
+
     def sockets(self, room: str, id: str) -> list[FakeWebSocket]:
         """The server ends the instance's Durable Object accepted (closed ones too)."""
         return list(self.world.object_data(self.binding, instance_name(room, id)).sockets)
+
+
+class WorkerConfigError(ValueError):
+    """What `check_worker` found: each problem on a line of its own."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def check_worker(main: ModuleType, wrangler: Mapping[str, Any]) -> None:
+    """Check a Worker's main module against its wrangler config the way the runtime
+    resolves Durable Object classes, on CPython (import `main` with the fake or the
+    real `workers` module installed; parse `wrangler.jsonc` with e.g. `json5`).
+
+    The runtime exports each `workers.DurableObject` subclass among the main
+    module's public names (or its `__all__`) under the class's own `__name__`,
+    and constructs it by looking that name up in the main module. Raises
+    `WorkerConfigError` when a class is bound under another name than its own,
+    two classes share a name, a binding's `class_name` is not exported, a socket
+    group's `binding` is not the binding of its class, or a bound class has no
+    migration that creates it."""
+    workers = sys.modules.get("workers")
+    if workers is None:
+        raise WorkerConfigError(["import the main module first, with the `workers` module (or the fake) installed"])
+    base: type = workers.DurableObject
+    keys = list(getattr(main, "__all__", None) or (k for k in dir(main) if not k.startswith("_")))
+    problems: list[str] = []
+    exported: dict[str, type] = {}
+    for key in keys:
+        value = getattr(main, key, None)
+        if not (isinstance(value, type) and issubclass(value, base) and value is not base):
+            continue
+        name = value.__name__
+        if name in exported and exported[name] is not value:
+            problems.append(f"two Durable Object classes are named {name!r}: give each socket group its own class_name")
+        exported[name] = value
+        if getattr(main, name, None) is not value:
+            problems.append(
+                f"{main.__name__}.{key} is a Durable Object class named {name!r}: the runtime exports it as "
+                f"{name!r} and looks up {main.__name__}.{name}; export it as `{name} = ...`"
+            )
+    durable_objects = cast(Mapping[str, Any], wrangler.get("durable_objects") or {})
+    bindings = [b for b in durable_objects.get("bindings") or () if not b.get("script_name")]
+    created = {
+        str(c)
+        for m in wrangler.get("migrations") or ()
+        for c in [*(m.get("new_sqlite_classes") or ()), *(m.get("new_classes") or ())]
+    } | {str(r.get("to")) for m in wrangler.get("migrations") or () for r in m.get("renamed_classes") or ()}
+    for b in bindings:
+        class_name = str(b.get("class_name"))
+        if class_name not in exported:
+            problems.append(
+                f"binding {b.get('name')!r}: no Durable Object class named {class_name!r} is exported from "
+                f"{main.__name__} (exported: {sorted(exported)})"
+            )
+        if class_name not in created:
+            problems.append(f"binding {b.get('name')!r}: no migration creates class {class_name!r}")
+    for name, cls in exported.items():
+        group = getattr(cls, "_socket_group", None)
+        if not isinstance(group, SocketGroup):
+            continue
+        matching = [b for b in bindings if b.get("name") == group.binding]
+        if not matching or any(b.get("class_name") != name for b in matching):
+            problems.append(
+                f"class {name!r} is bound to binding={group.binding!r} in make_socket_group_do, but wrangler has "
+                f"no binding named {group.binding!r} with class_name {name!r}"
+            )
+    if problems:
+        raise WorkerConfigError(problems)
 
 
 CloudflareRuntimeFactory = Callable[..., CloudflareTestRuntime]

@@ -9,7 +9,7 @@ with SQLite storage, persisted alarms and hibernation by eviction.
 
 from durable_effect.sockets.server.app import Refuse, SocketServer, Transport, UpgradeRequest, make_socket_server
 from durable_effect.sockets.server.native import NativeServer, run_native, serve_native
-from durable_effect.sockets.server.storage import MemoryStorage, ServerStorage, SQLiteStorage
+from durable_effect.sockets.server.storage import MemoryStorage, ServerStorage, SQLiteStorage, StorageError
 
 __all__ = [
     "MemoryStorage",
@@ -18,6 +18,7 @@ __all__ = [
     "SQLiteStorage",
     "ServerStorage",
     "SocketServer",
+    "StorageError",
     "Transport",
     "UpgradeRequest",
     "make_socket_server",

@@ -56,8 +56,8 @@ from durable_effect.sockets.errors import (
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
-from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket
-from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage
+from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket, retry_busy
+from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage, StorageError
 
 if TYPE_CHECKING:
     from socket import socket as RawSocket
@@ -78,6 +78,7 @@ transport (frames built once, batched writes), or uvicorn over ASGI."""
 
 CLOSE_GOING_AWAY = 1001
 SHUTDOWN_GRACE = 2.0  # seconds the ASGI writers get to send their 1001 closes
+ALARM_READ_RETRY = 1.0  # seconds the alarm scheduler waits after a storage error
 DEFAULT_MAX_BUFFERED = 4 << 20
 BROWSER_PREFIX = "/_durable_effect/"
 BROWSER_DIR = (Path(__file__).parent.parent / "browser").resolve()
@@ -189,8 +190,7 @@ class SocketServer(InstanceBackend):
         return Layer.succeed(SocketClientService, self._client)
 
     async def fire_alarm(self, room: str, id: str) -> None:
-        self.storage.delete_alarm(room, id)
-        await self.instance(room, id).fire_alarm(direct=True)
+        await self.instance(room, id).fire_alarm(direct=True, consume=True)
 
     async def upgrade(self, room: str, id: str, request: object, opts: UpgradeOpts[BaseModel]) -> object:
         raise UpgradeError("WebSocket upgrades arrive through the server's /ws route", 400)
@@ -276,7 +276,12 @@ class SocketServer(InstanceBackend):
         while True:
             assert self._alarm_wake is not None
             self._alarm_wake = anyio.Event()
-            nxt = self.storage.next_alarm()
+            try:
+                nxt = await retry_busy(self.storage.next_alarm)
+            except StorageError as exc:
+                log.error("alarm scheduler: cannot read alarms, trying again in %.0f s: %s", ALARM_READ_RETRY, exc)
+                await anyio.sleep(ALARM_READ_RETRY)
+                continue
             now = self.clock.now_ms()
             if nxt is None or nxt.at_ms > now:
                 wait = 3_600.0 if nxt is None else (nxt.at_ms - now) / 1_000.0
@@ -286,17 +291,39 @@ class SocketServer(InstanceBackend):
             await self.fire_stored_alarm(nxt)
 
     async def fire_stored_alarm(self, alarm: DueAlarm) -> None:
-        """Run a stored alarm that came due (the scheduler calls this): a failed
-        run is retried with backoff, up to 6 times, unless it set a new alarm."""
-        self.storage.delete_alarm(alarm.room, alarm.id)
+        """Run a stored alarm that came due (the scheduler calls this).
+
+        The alarm stays stored until its run commits, which removes it (or
+        replaces it with the alarm the run schedules): at-least-once. A failed
+        run is retried with backoff (2 s, 4 s, … up to 6 retries); a run that
+        a crash interrupted fires again after the restart, as a retry."""
+        room, id = alarm.room, alarm.id
+        retries = alarm.retries + 1 if alarm.started else alarm.retries
         try:
-            ok = await self.instance(alarm.room, alarm.id).fire_alarm(alarm.retries)
+            instance = self.instance(room, id)
         except RoomNotFoundError:
-            log.warning("alarm for unknown room %r dropped", alarm.room)
+            log.warning("alarm for unknown room %r dropped", room)
+            await retry_busy(lambda: self.storage.delete_alarm(room, id))
             return
-        if not ok and alarm.retries < ALARM_MAX_RETRIES and self.storage.get_alarm(alarm.room, alarm.id) is None:
-            retry = alarm.retries + 1
-            self.storage.set_alarm(alarm.room, alarm.id, self.clock.now_ms() + alarm_backoff_ms(retry), retry)
+        try:
+            await retry_busy(lambda: self.storage.start_alarm(room, id, retries))
+            ok = await instance.fire_alarm(retries, consume=True)
+        except Exception as exc:
+            log.error("room %s/%s: on_alarm could not run: %r", room, id, exc)
+            ok = False
+        if ok:
+            return
+        try:
+            if retries < ALARM_MAX_RETRIES:
+                at = self.clock.now_ms() + alarm_backoff_ms(retries + 1)
+                await retry_busy(lambda: self.storage.set_alarm(room, id, at, retries + 1))
+            else:
+                log.error("room %s/%s: on_alarm failed %d times; the alarm is dropped", room, id, retries + 1)
+                await retry_busy(lambda: self.storage.delete_alarm(room, id))
+        except StorageError as exc:
+            # The alarm row is still stored: the scheduler runs it again.
+            log.error("room %s/%s: cannot reschedule the failed alarm: %s", room, id, exc)
+            await anyio.sleep(ALARM_READ_RETRY)
 
     async def _evict_loop(self) -> None:
         period = max(self.hibernate_after / 2, 0.05)

@@ -6,17 +6,40 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 import anyio
 from websockets.frames import Frame, Opcode
 
-from durable_effect.sockets.host import HostSocket, send_each
-from durable_effect.sockets.server.storage import ServerStorage
+from durable_effect.sockets.host import AlarmChange, HostSocket, send_each
+from durable_effect.sockets.server.storage import ServerStorage, StorageBusyError
 
-__all__ = ["Close", "ServedSocket", "ServerInstanceHost", "ServerSocket", "SharedFrame", "text_frame"]
+__all__ = ["Close", "ServedSocket", "ServerInstanceHost", "ServerSocket", "SharedFrame", "retry_busy", "text_frame"]
 
 CLOSE_POLICY_VIOLATION = 1008
+
+
+BUSY_RETRY_SECONDS = 2.0
+"""How long a write waits, in total, for a database locked by another process."""
+
+T = TypeVar("T")
+
+
+async def retry_busy(op: Callable[[], T], budget: float | None = None) -> T:
+    """Run a storage call; while another process holds the database's lock,
+    retry it with growing pauses that leave the event loop free (other rooms
+    go on), for up to `budget` seconds (`BUSY_RETRY_SECONDS`), then raise
+    `StorageBusyError`."""
+    pause = 0.001
+    deadline = time.monotonic() + (BUSY_RETRY_SECONDS if budget is None else budget)
+    while True:
+        try:
+            return op()
+        except StorageBusyError:
+            if time.monotonic() + pause > deadline:
+                raise
+        await anyio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def text_frame(text: str) -> bytes:
@@ -146,41 +169,28 @@ class ServerInstanceHost:
         self.id = id
         self.storage = storage
         self.socket_list: list[ServedSocket] = []
-        self.held = False
         self._on_alarm_change = on_alarm_change
         self.now_ms = now_ms
 
     def gate_open(self) -> bool:
-        return not self.held
-
-    def begin(self) -> None:
-        self.held = True
+        """Frames reach a socket only after their run committed (the engine
+        holds them until then), so the transports never need to wait."""
+        return True
 
     async def load(self, key: str) -> str | None:
-        return self.storage.load(self.room, self.id, key)
+        return await retry_busy(lambda: self.storage.load(self.room, self.id, key))
 
-    async def commit(self, puts: Mapping[str, str], deletes: Collection[str]) -> None:
-        try:
-            self.storage.commit(self.room, self.id, puts, deletes)
-        finally:
-            self.held = False
-            for socket in self.socket_list:
-                socket.release()
+    async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
+        await retry_busy(lambda: self.storage.commit(self.room, self.id, puts, deletes, alarm))
+        if alarm is not None:
+            self._on_alarm_change()
 
     async def delete_all(self) -> None:
-        self.storage.delete_all(self.room, self.id)
+        await retry_busy(lambda: self.storage.delete_all(self.room, self.id))
 
     async def get_alarm(self) -> float | None:
-        alarm = self.storage.get_alarm(self.room, self.id)
+        alarm = await retry_busy(lambda: self.storage.get_alarm(self.room, self.id))
         return None if alarm is None else alarm.at_ms
-
-    async def set_alarm(self, at_ms: float) -> None:
-        self.storage.set_alarm(self.room, self.id, at_ms)
-        self._on_alarm_change()
-
-    async def delete_alarm(self) -> None:
-        self.storage.delete_alarm(self.room, self.id)
-        self._on_alarm_change()
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         shared = SharedFrame(frame)  # serialized once, for every socket that wants the wire bytes
