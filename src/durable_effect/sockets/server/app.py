@@ -142,6 +142,7 @@ class SocketServer(InstanceBackend):
         self._last_used: dict[tuple[str, str], float] = {}
         self._alarm_wake: anyio.Event | None = None
         self._running = False
+        self._shutting_down = False
 
     # -- instances -----------------------------------------------------------------
 
@@ -242,6 +243,7 @@ class SocketServer(InstanceBackend):
         use it yourself when the app is mounted inside another one."""
         async with anyio.create_task_group() as tg:
             self._running = True
+            self._shutting_down = False
             self._alarm_wake = anyio.Event()
             tg.start_soon(self._alarm_loop)
             tg.start_soon(self._evict_loop)
@@ -253,6 +255,9 @@ class SocketServer(InstanceBackend):
                 self._running = False
 
     def shutdown(self) -> None:
+        """Close every socket with 1001 and refuse new upgrades (503): a client
+        let in now would be closed again by the ASGI server's own shutdown."""
+        self._shutting_down = True
         for host in self._hosts.values():
             for socket in host.sockets():
                 socket.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -442,6 +447,8 @@ class SocketServer(InstanceBackend):
     ) -> S | Refuse:
         """Decide and run a WebSocket upgrade (the hook, then on_connect); give
         the accepted socket, or how to refuse it. Every transport calls this."""
+        if self._shutting_down:
+            return Refuse(503, "server shutting down")
         try:
             self.config.room(room)
         except RoomNotFoundError:
