@@ -9,7 +9,9 @@ process, each the best of `REPS` repetitions, and prints the ratio:
 - interpreter: a left-nested chain of 1,000,000 `flat_map` steps run with
   `run_sync`, against a loop making the same continuation calls;
 - build: the cost of building that chain (outside the interpreter rows), with
-  the garbage collector on and off, against a chain of plain tuples.
+  the garbage collector on and off, against a chain of plain tuples;
+- retry: `run_sync(call.retry(Schedule.recurs(3)))` where the call succeeds
+  the first time, against a plain `for`/`try` retry loop around the call.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from dataclasses import dataclass
 from bench.report import fmt_time as _fmt_time
 from bench.report import machine as _machine
 from bench.report import verdict as _verdict
-from durable_effect.effect import Effect, EffectGen, gen, run_promise, run_sync, succeed, sync
+from durable_effect.effect import Effect, EffectGen, Schedule, TaggedError, gen, run_promise, run_sync, succeed, sync
 
 REPS = 7
 HANDLER_CALLS = 20_000
 CHAIN_STEPS = 1_000_000
 HANDLER_STEPS = 10
+RETRY_CALLS = 50_000
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,45 @@ def _build_rows(steps: Steps) -> list[Row]:
     return rows
 
 
+# -- 3. retry, when no retry is needed ---------------------------------------------------
+
+
+class Unavailable(TaggedError):
+    pass
+
+
+def _call() -> int:
+    return 1
+
+
+def _plain_retry(times: int) -> int:
+    for attempt in range(times + 1):
+        try:
+            return _call()
+        except Unavailable:
+            if attempt == times:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _retry_row() -> Row:
+    retried: Effect[int, Unavailable] = sync(_call).retry(Schedule.recurs(3))
+    if run_sync(retried) != _plain_retry(3):
+        raise AssertionError("retry: the two disagree")
+    best_ours = best_base = float("inf")
+    for _ in range(REPS):
+        start = time.perf_counter()
+        for _ in range(RETRY_CALLS):
+            run_sync(retried)
+        best_ours = min(best_ours, time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(RETRY_CALLS):
+            _plain_retry(3)
+        best_base = min(best_base, time.perf_counter() - start)
+    name = "retry: recurs(3), first call succeeds, run_sync"
+    return Row(name, best_ours / RETRY_CALLS, best_base / RETRY_CALLS, "call", None)
+
+
 # -- report ---------------------------------------------------------------------------------
 
 
@@ -254,13 +296,15 @@ def main() -> None:
     steps: Steps = [_continuation] * CHAIN_STEPS
     rows.append(_interpreter_row(steps))
     rows.extend(_build_rows(steps))
+    rows.append(_retry_row())
     print("\n".join(_table(rows)))
-    gc_on, gc_off = rows[-2].ours, rows[-1].ours
+    gc_on, gc_off = rows[-3].ours, rows[-2].ours
     print(f"\nthe garbage collector takes {1 - gc_off / gc_on:.0%} of the chain build time (gc on vs off)")
     print(
         "baselines: handler = the same steps as `async def` awaiting `async def step(i): return i`;",
         "interpreter = `v = f(v).value` over the same continuations;",
-        "build = the same chain as nested `(prev, f)` tuples.",
+        "build = the same chain as nested `(prev, f)` tuples;",
+        "retry = a `for attempt in range(4): try: return call()` loop.",
         sep="\n  ",
     )
     print(f"total time: {time.perf_counter() - started:.1f} s")

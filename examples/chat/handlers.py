@@ -6,7 +6,6 @@ from durable_effect.effect import EffectGen, current_time_millis, gen
 from durable_effect.sockets import BroadcastError, RoomCtx, RoomError
 
 from .registry import (
-    Chat,
     ChatConnection,
     ChatState,
     Message,
@@ -19,7 +18,7 @@ from .registry import (
 )
 
 Ctx = RoomCtx[ChatState, ChatConnection, Say | Typing, Message | UserJoined | UserLeft | TypingBroadcast]
-c = registry.for_(Chat)
+c = registry.for_("chat")
 
 
 @c.on_connect
@@ -59,5 +58,5 @@ def on_close(ctx: Ctx) -> EffectGen[None, BroadcastError]:
         yield from ctx.broadcast(UserLeft(user_id=conn.state.user_id), except_=conn)
 
 
-chat_handler = registry.handler(Chat, on_connect=on_connect, on_event=on_event, on_close=on_close)
+chat_handler = registry.handler("chat", on_connect=on_connect, on_event=on_event, on_close=on_close)
 config = registry.build({"chat": chat_handler})

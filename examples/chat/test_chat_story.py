@@ -49,7 +49,7 @@ async def join(rt: InMemorySocketRuntime, name: str) -> ChatClient:
 @pytest.mark.anyio
 async def test_five_clients_chat_in_one_room() -> None:
     rt = make_in_memory_socket_runtime(config)
-    chat = rt.room(Chat)
+    chat = rt.room("chat")
 
     # -- Before anyone arrives, the room has no state and no connections. ------------
     assert await run_promise(chat.get_state(ROOM)) is None

@@ -51,16 +51,26 @@ def tracked_connect(ctx: Ctx) -> EffectGen[None, BroadcastError, Analytics]:
 
 @pytest.mark.anyio
 async def test_with_services_provides_a_layer_to_every_handler() -> None:
+    tracked = registry.handler("chat", on_connect=tracked_connect, on_event=on_event, on_close=on_close)
+    # reveal_type(tracked): RoomHandlers[ChatState, ChatConnection, ..., Analytics, Literal['chat']]
     analytics = MemoryAnalytics()
-    chat_handler = with_services(
-        registry.handler(Chat, on_connect=tracked_connect, on_event=on_event, on_close=on_close),
-        Layer.succeed(Analytics, analytics),
-    )
+    chat_handler = with_services(tracked, Layer.succeed(Analytics, analytics))  # needs nothing now
     rt = make_in_memory_socket_runtime(registry.build({"chat": chat_handler}))
     for name in ["alice", "bob"]:
         opts = UpgradeOpts(connection=ConnectionInit(id=name, initial_state=ChatConnection(user_id=name, joined_at=0)))
-        await run_promise(rt.testing_connect(Chat, "room-1", opts))
+        await run_promise(rt.testing_connect("chat", "room-1", opts))
     assert analytics.events == [("joined", "alice"), ("joined", "bob")]
+
+
+@pytest.mark.anyio
+async def test_runtime_services_provide_what_the_config_still_needs() -> None:
+    tracked = registry.handler("chat", on_connect=tracked_connect, on_event=on_event, on_close=on_close)
+    config = registry.build({"chat": tracked})  # SocketConfig[..., Analytics]: a host must provide it
+    analytics = MemoryAnalytics()
+    rt = make_in_memory_socket_runtime(config, services=Layer.succeed(Analytics, analytics))
+    opts = UpgradeOpts(connection=ConnectionInit(id="ann", initial_state=ChatConnection(user_id="ann", joined_at=0)))
+    await run_promise(rt.testing_connect("chat", "room-1", opts))
+    assert analytics.events == [("joined", "ann")]
 
 
 @pytest.mark.anyio

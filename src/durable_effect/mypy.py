@@ -17,21 +17,40 @@ service to a common base class (see `tests/typing/known_gaps.py`). With it:
 - `eff.pipe(...)` and `pipe(eff, ...)` apply pipeable combinators such as
   `catch_tag(Cls, f)` and `provide(layer)` by removing the handled errors or
   provided services from the union, instead of widening the rest to a
-  common base class.
+  common base class;
+- `catch_tag` / `catch_tags` (every form) refuse a class the effect cannot
+  fail with (`catch-tag`).
+
+For rooms:
+
+- `WebSocketRoom.make("chat", ...)` is typed with its name, `Literal['chat']`;
+- a method that takes a room (`registry.for_` / `handler`, `ctx.room`,
+  `rt.room`, `rt.testing_connect`, a host client's `room`) types a name as
+  the room it names, refuses a room or name its registry does not hold
+  (`unknown-room`), and fixes the room's schemas before the other arguments
+  are inferred; `registry.build({...})` checks the names of a dict literal;
+- the services the handlers need (`R`) go through `with_services` (minus what
+  the layer provides) and `build` (the union), and a host given a config
+  (`make_in_memory_socket_runtime`, `SocketServer` / `make_socket_server`,
+  `make_socket_group_do`, the test runtimes and fixtures) must get a
+  `services=` layer that provides them (`missing-service`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from mypy.nodes import ARG_POS, Expression, TempNode, TupleExpr
-from mypy.plugin import FunctionSigContext, MethodSigContext, Plugin
+from mypy.errorcodes import ErrorCode
+from mypy.nodes import ARG_POS, DictExpr, Expression, StrExpr, TempNode, TupleExpr
+from mypy.plugin import FunctionSigContext, MethodContext, MethodSigContext, Plugin
 from mypy.subtypes import is_subtype
 from mypy.typeops import make_simplified_union
 from mypy.types import (
+    AnyType,
     CallableType,
     FunctionLike,
     Instance,
+    LiteralType,
     Overloaded,
     TupleType,
     Type,
@@ -54,6 +73,50 @@ _PROVIDE_METHOD = f"{_EFFECT}.provide"
 _LAYER = "durable_effect.effect.layer.Layer"
 _PIPE_FUNCTION = "durable_effect.effect._combinators.pipe"
 
+_ROOM = "durable_effect.sockets.room.WebSocketRoom"
+_REGISTRY = "durable_effect.sockets.registry.SocketRegistry"
+_HANDLERS = "durable_effect.sockets.registry.RoomHandlers"
+_CONFIG = "durable_effect.sockets.registry.SocketConfig"
+_WITH_SERVICES = "durable_effect.sockets.registry.with_services"
+# Methods that take a room (by declaration or by name) as their first argument,
+# with the index of the type argument of their class that holds the known rooms.
+_ROOM_METHODS = {
+    f"{_REGISTRY}.for_": 0,
+    f"{_REGISTRY}.handler": 0,
+    "durable_effect.sockets.ctx.RoomCtx.room": 4,
+    "durable_effect.sockets.api.SocketClientService.room": 0,
+    "durable_effect.sockets.memory.InMemorySocketRuntime.room": 0,
+    "durable_effect.sockets.memory.InMemorySocketRuntime.testing_connect": 0,
+    "durable_effect.sockets.server.app.SocketServer.room": 0,
+    "durable_effect.sockets.cloudflare.testing.CloudflareTestRuntime.room": 0,
+    "durable_effect.sockets.cloudflare.testing.CloudflareTestRuntime.testing_connect": 0,
+}
+# Where a config meets its services: functions and classes taking `config` and `services`.
+_HOST_FUNCTIONS = {
+    "durable_effect.sockets.memory.make_in_memory_socket_runtime",
+    "durable_effect.sockets.memory.InMemorySocketRuntime",
+    "durable_effect.sockets.server.app.SocketServer",
+    "durable_effect.sockets.cloudflare.do.make_socket_group_do",
+    "durable_effect.sockets.cloudflare.do.SocketGroup",
+    "durable_effect.sockets.cloudflare.testing.CloudflareTestRuntime",
+}
+_HOST_METHODS = {
+    "durable_effect.sockets.testing.RuntimeFactory.__call__",
+    "durable_effect.sockets.cloudflare.testing.CloudflareRuntimeFactory.__call__",
+}
+# Services every host gives its handlers itself.
+_HOST_SERVICES = {
+    "durable_effect.effect.clock.Clock",
+    "durable_effect.sockets.api.SocketClientService",
+    "durable_effect.platform.Storage",
+    "durable_effect.platform.Alarm",
+    "durable_effect.platform.CloudflareEnv",
+}
+
+UNCAUGHT = ErrorCode("catch-tag", "A caught error class the effect cannot fail with", "General")
+UNKNOWN_ROOM = ErrorCode("unknown-room", "A room (or room name) not in the registry", "General")
+MISSING_SERVICE = ErrorCode("missing-service", "Handlers need a service no layer provides", "General")
+
 
 class EffectPlugin(Plugin):
     def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], FunctionLike] | None:
@@ -61,6 +124,10 @@ class EffectPlugin(Plugin):
             return _specialize_function
         if fullname == _PIPE_FUNCTION:
             return _pipe_function
+        if fullname == _WITH_SERVICES:
+            return _with_services
+        if fullname in _HOST_FUNCTIONS:
+            return _host_function
         return None
 
     def get_method_signature_hook(self, fullname: str) -> Callable[[MethodSigContext], FunctionLike] | None:
@@ -70,6 +137,18 @@ class EffectPlugin(Plugin):
             return _provide_method
         if fullname == _PIPE_METHOD:
             return _pipe_method
+        if fullname in _ROOM_METHODS:
+            owner, index = fullname.rsplit(".", 1)[0], _ROOM_METHODS[fullname]
+            return lambda ctx: _room_method(ctx, owner, index)
+        if fullname == f"{_REGISTRY}.build":
+            return _build_method
+        if fullname in _HOST_METHODS:
+            return _host_method
+        return None
+
+    def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
+        if fullname == f"{_ROOM}.make":
+            return _room_make
         return None
 
 
@@ -172,6 +251,7 @@ def _specialize_function(ctx: FunctionSigContext) -> FunctionLike:
                     var = get_proper_type(template)
                     if isinstance(var, TypeVarType):
                         bound[var.id] = value
+                _check_caught(ctx, caught, actual.args[1])
         return _narrow_return(_substitute(sig, bound), caught)
 
     return _specialize_each(ctx.default_signature, one)
@@ -180,7 +260,26 @@ def _specialize_function(ctx: FunctionSigContext) -> FunctionLike:
 def _specialize_method(ctx: MethodSigContext) -> FunctionLike:
     sig = ctx.default_signature
     bound = _bindings(sig, ctx.args, ctx.api.get_expression_type)
+    self_type = get_proper_type(ctx.type)
+    if isinstance(self_type, Instance) and self_type.type.fullname == _EFFECT:
+        _check_caught(ctx, list(bound.values()), self_type.args[1])
     return _narrow_return(_substitute(sig, bound), list(bound.values()))
+
+
+def _check_caught(ctx: MethodSigContext | FunctionSigContext, caught: list[Type], errors: Type) -> None:
+    """Each caught class must be able to occur: a member of `errors`, a
+    subclass of one, or a base class of one."""
+    items = _items(errors)
+    if any(isinstance(get_proper_type(i), TypeVarType | AnyType) for i in items):
+        return  # generic code: anything may occur
+    for cls in caught:
+        if isinstance(get_proper_type(cls), AnyType | TypeVarType):
+            continue
+        if any(is_subtype(cls, e) or is_subtype(e, cls) for e in items):
+            continue
+        fails = " | ".join(_show(ctx, e) for e in items)
+        why = f"it fails only with {fails}" if items else "it cannot fail"
+        ctx.api.fail(f"{_show(ctx, cls)} can never be caught here: {why}", ctx.context, code=UNCAUGHT)
 
 
 def _provide_method(ctx: MethodSigContext) -> FunctionLike:
@@ -235,7 +334,7 @@ def _pipe_signature(
         # Trial typings report nothing; the step's real check comes after.
         with ctx.api.msg.filter_errors():
             step = ctx.api.get_expression_type(expr)
-        nxt = _apply_exact(step, cur)
+        nxt = _apply_exact(step, cur, lambda caught, errors: _check_caught(ctx, caught, errors))
         if nxt is None:
             # Not a union-subtracting step: type it the usual way, with the
             # value flowing in as context (so lambdas see their parameter).
@@ -253,7 +352,7 @@ def _pipe_signature(
     return CallableType([obj] * arity, [ARG_POS] * arity, [None] * arity, cur, fallback)
 
 
-def _apply_exact(step: Type, arg: Type) -> Type | None:
+def _apply_exact(step: Type, arg: Type, check_caught: Callable[[list[Type], Type], None] | None = None) -> Type | None:
     """Apply a one-argument generic callable `Effect[...] -> ...` to `arg`,
     solving `K | T` templates by removing the `K` items from `arg`'s union."""
     from mypy.expandtype import expand_type
@@ -272,7 +371,8 @@ def _apply_exact(step: Type, arg: Type) -> Type | None:
         return None
     own = {v.id for v in callee.variables}
     solved: dict[TypeVarId, Type] = {}
-    for template, value in zip(formal.args, actual.args, strict=True):
+    caught: tuple[list[Type], Type] | None = None
+    for index, (template, value) in enumerate(zip(formal.args, actual.args, strict=True)):
         t = get_proper_type(template)
         if isinstance(t, TypeVarType) and t.id in own:
             solved[t.id] = value
@@ -282,11 +382,237 @@ def _apply_exact(step: Type, arg: Type) -> Type | None:
             free = [i for i in _items(t) if isinstance(i, TypeVarType) and i.id in own]
             if len(free) == 1 and isinstance(free[0], TypeVarType):
                 solved[free[0].id] = _remove(value, fixed)
+                if index == 1:  # the error channel: the classes a catch handles
+                    caught = (fixed, value)
                 continue
         return None
     if set(solved) != own:
         return None
+    if caught is not None and check_caught is not None:
+        check_caught(*caught)
     return expand_type(callee.ret_type, solved)
 
 
-__all__ = ["EffectPlugin", "plugin"]
+# -- rooms: literal names, registered rooms, string forms --------------------------
+
+
+def _show(ctx: MethodSigContext | FunctionSigContext | MethodContext, t: Type) -> str:
+    from mypy.messages import format_type
+
+    return format_type(t, ctx.api.options)
+
+
+def _instance(t: Type, fullname: str) -> Instance | None:
+    p = get_proper_type(t)
+    return p if isinstance(p, Instance) and p.type.fullname == fullname else None
+
+
+def _literal_str(t: Type) -> str | None:
+    p = get_proper_type(t)
+    if isinstance(p, LiteralType) and isinstance(p.value, str):
+        return p.value
+    if isinstance(p, Instance) and p.last_known_value is not None and isinstance(p.last_known_value.value, str):
+        return p.last_known_value.value
+    return None
+
+
+def _room_make(ctx: MethodContext) -> Type:
+    """`WebSocketRoom.make("chat", ...)`: the room's name type is `Literal["chat"]`."""
+    ret = _instance(ctx.default_return_type, _ROOM)
+    if ret is None or not ctx.arg_types or not ctx.arg_types[0] or len(ret.args) != 5:
+        return ctx.default_return_type
+    name = _literal_str(ctx.arg_types[0][0])
+    if name is None:
+        return ctx.default_return_type
+    literal = LiteralType(name, ctx.api.named_generic_type("builtins.str", []))
+    return ret.copy_modified(args=[*ret.args[:4], literal])
+
+
+def _known_rooms(t: Type) -> list[Instance] | None:
+    """The rooms of a union of `WebSocketRoom` types; None when not known
+    (`object`, `Any`, a type variable): then any room is accepted."""
+    rooms = [_instance(item, _ROOM) for item in _items(t)]
+    if not rooms or any(room is None for room in rooms):
+        return None
+    return [room for room in rooms if room is not None]
+
+
+def _room_name(room: Instance) -> str | None:
+    return _literal_str(room.args[4]) if len(room.args) == 5 else None
+
+
+def _registered(rooms: list[Instance]) -> str:
+    names = [_room_name(room) for room in rooms]
+    return ", ".join(f'"{name}"' for name in names if name is not None)
+
+
+def _first_arg(context: object) -> Expression | None:
+    from mypy.nodes import CallExpr
+
+    return context.args[0] if isinstance(context, CallExpr) and context.args else None
+
+
+def _room_method(ctx: MethodSigContext, owner: str, index: int) -> FunctionLike:
+    """A method taking a room: refuse one not registered, type a name as the
+    room it names, and fix the room's schemas before the other arguments
+    are inferred (so a wrong model is reported against the room's)."""
+    from mypy.maptype import map_instance_to_supertype
+
+    sig = ctx.default_signature
+    self_type = get_proper_type(ctx.type)
+    expr = _first_arg(ctx.context)
+    if not isinstance(self_type, Instance) or expr is None:
+        return sig
+    base = next((info for info in self_type.type.mro if info.fullname == owner), None)
+    if base is None:
+        return sig
+    self_type = map_instance_to_supertype(self_type, base)  # a subclass: the owner's type arguments
+    rooms = _known_rooms(self_type.args[index]) if len(self_type.args) > index else None
+    actual = ctx.api.get_expression_type(expr)
+    name = _literal_str(actual)
+    if name is not None and rooms is not None:
+        found = next((room for room in rooms if _room_name(room) == name), None)
+        if found is None:
+            message = f'No room named "{name}" is registered (the rooms: {_registered(rooms)})'
+            ctx.api.fail(message, expr, code=UNKNOWN_ROOM)
+            return sig
+        return _bind_room(sig, found, actual)
+    room = _instance(actual, _ROOM)
+    if room is None:
+        return sig
+    # A room whose name is not a literal (a parameter typed `WebSocketRoom[S, C, Ev, B]`)
+    # may be any of them: it is checked at run time.
+    named = _room_name(room)
+    if rooms is not None and named is not None and not any(is_subtype(room, known) for known in rooms):
+        ctx.api.fail(f'Room "{named}" is not registered (the rooms: {_registered(rooms)})', expr, code=UNKNOWN_ROOM)
+    return _bind_room(sig, room, actual)
+
+
+def _bind_room(sig: FunctionLike, room: Instance, name_type: Type) -> FunctionLike:
+    """The declaration form of `sig`, with its room fixed to `room` and the
+    room parameter accepting the name."""
+    items: list[CallableType] = list(sig.items)
+    for item in items:
+        formal = _instance(item.arg_types[0], _ROOM) if item.arg_types else None
+        if formal is None:
+            continue
+        bound: dict[TypeVarId, Type] = {}
+        for template, value in zip(formal.args, room.args, strict=True):
+            var = get_proper_type(template)
+            if isinstance(var, TypeVarType):
+                bound[var.id] = value
+        fixed = _substitute(item, bound)
+        return fixed.copy_modified(arg_types=[name_type, *fixed.arg_types[1:]])
+    # mypy asks for each overload in turn: the name's own (untyped) overload
+    # must not match once the name is known.
+    if isinstance(sig, CallableType) and sig.arg_types and _literal_str(name_type) is not None:
+        return sig.copy_modified(arg_types=[UninhabitedType(), *sig.arg_types[1:]])
+    return sig
+
+
+def _build_method(ctx: MethodSigContext) -> FunctionLike:
+    """`registry.build({...})`: the keys are the registered names, and the
+    config needs the union of what each bundle needs."""
+    sig = ctx.default_signature
+    self_type = _instance(ctx.type, _REGISTRY)
+    expr = _first_arg(ctx.context)
+    ret = _instance(sig.ret_type, _CONFIG) if isinstance(sig, CallableType) else None
+    if self_type is None or ret is None or not isinstance(sig, CallableType) or not isinstance(expr, DictExpr):
+        return sig
+    rooms = _known_rooms(self_type.args[0])
+    needs: list[Type] = []
+    given: list[str] = []
+    for key, value in expr.items:
+        with ctx.api.msg.filter_errors():
+            bundle = _instance(ctx.api.get_expression_type(value), _HANDLERS)
+        if key is None or bundle is None or len(bundle.args) != 6:
+            return sig
+        needs.append(bundle.args[4])
+        if not isinstance(key, StrExpr):
+            continue
+        given.append(key.value)
+        bundle_name = _literal_str(bundle.args[5])
+        if rooms is not None and not any(_room_name(room) == key.value for room in rooms):
+            ctx.api.fail(
+                f'No room named "{key.value}" is registered (the rooms: {_registered(rooms)})', key, code=UNKNOWN_ROOM
+            )
+        elif bundle_name is not None and bundle_name != key.value:
+            ctx.api.fail(
+                f'The handlers of room "{bundle_name}" are given under the name "{key.value}"', key, code=UNKNOWN_ROOM
+            )
+    if rooms is not None:
+        missing = [name for room in rooms if (name := _room_name(room)) is not None and name not in given]
+        if missing:
+            listed = ", ".join(f'"{name}"' for name in missing)
+            ctx.api.fail(f"No handlers are given for the room(s) {listed}", expr, code=UNKNOWN_ROOM)
+    need = make_simplified_union(needs) if needs else UninhabitedType()
+    return sig.copy_modified(ret_type=ret.copy_modified(args=[ret.args[0], need]))
+
+
+# -- services: what handlers need, what layers provide -------------------------------
+
+
+def _with_services(ctx: FunctionSigContext) -> FunctionLike:
+    """`with_services(handlers, layer)`: the bundle needs what the layer does
+    not provide, and what the layer itself needs."""
+    sig = ctx.default_signature
+    exprs = [expr for group in ctx.args for expr in group]
+    if not isinstance(sig, CallableType) or len(exprs) != 2:
+        return sig
+    handlers = _instance(ctx.api.get_expression_type(exprs[0]), _HANDLERS)
+    layer = _instance(ctx.api.get_expression_type(exprs[1]), _LAYER)
+    if handlers is None or layer is None or len(handlers.args) != 6:
+        return sig
+    need = make_simplified_union([_remove(handlers.args[4], _items(layer.args[0])), layer.args[2]])
+    return sig.copy_modified(ret_type=handlers.copy_modified(args=[*handlers.args[:4], need, handlers.args[5]]))
+
+
+def _host_function(ctx: FunctionSigContext) -> FunctionLike:
+    _check_services(ctx, ctx.default_signature, ctx.args)
+    return ctx.default_signature
+
+
+def _host_method(ctx: MethodSigContext) -> FunctionLike:
+    _check_services(ctx, ctx.default_signature, ctx.args)
+    return ctx.default_signature
+
+
+def _check_services(
+    ctx: MethodSigContext | FunctionSigContext, sig: FunctionLike, args: list[list[Expression]]
+) -> None:
+    """A config whose handlers still need services goes to a host only with a
+    `services` layer that provides them all."""
+    item = sig if isinstance(sig, CallableType) else sig.items[0]
+    names = item.arg_names
+    if "config" not in names or len(args) != len(names):
+        return
+    config_args = args[names.index("config")]
+    config = _instance(ctx.api.get_expression_type(config_args[0]), _CONFIG) if config_args else None
+    if config is None or len(config.args) != 2:
+        return
+    needed = _items(config.args[1])
+    if any(isinstance(get_proper_type(t), AnyType | TypeVarType) for t in needed) or _instance(
+        config.args[1], "builtins.object"
+    ):
+        return  # not known here
+    services_args = args[names.index("services")] if "services" in names else []
+    layer = _instance(ctx.api.get_expression_type(services_args[0]), _LAYER) if services_args else None
+    if layer is not None:
+        needed = _items(_remove(config.args[1], _items(layer.args[0]))) + _items(layer.args[2])
+    missing = [t for t in needed if not _host_provided(t)]
+    if not missing:
+        return
+    listed = ", ".join(_show(ctx, t) for t in missing)
+    if layer is None:
+        message = f"The handlers need services nobody provides: {listed}; pass services=<a layer that provides them>"
+    else:
+        message = f"The services layer does not provide {listed}, which the handlers need"
+    ctx.api.fail(message, services_args[0] if services_args else ctx.context, code=MISSING_SERVICE)
+
+
+def _host_provided(t: Type) -> bool:
+    p = get_proper_type(t)
+    return isinstance(p, Instance) and any(base.fullname in _HOST_SERVICES for base in p.type.mro)
+
+
+__all__ = ["MISSING_SERVICE", "UNCAUGHT", "UNKNOWN_ROOM", "EffectPlugin", "plugin"]

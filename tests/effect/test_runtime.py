@@ -4,6 +4,7 @@ asyncio and trio; interruption; and the interpreter's stack safety."""
 from __future__ import annotations
 
 import traceback
+from typing import Never
 
 import anyio
 import pytest
@@ -213,7 +214,8 @@ async def test_interruption_is_not_swallowed_by_exit_or_error_handlers() -> None
     def recover(err: NotFound) -> Effect[str]:
         return succeed("recovered")
 
-    eff = never.pipe(catch_tag(NotFound, recover)).exit()
+    may_fail: Effect[Never, NotFound] = never  # a catch needs an error that can occur
+    eff = may_fail.pipe(catch_tag(NotFound, recover)).exit()
 
     with anyio.move_on_after(0.01) as scope:
         reached.append(await run_promise(eff))

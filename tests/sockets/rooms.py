@@ -41,6 +41,7 @@ from durable_effect.sockets import (
     InMemorySocketRuntime,
     RoomCtx,
     RoomHandlers,
+    RoomValidationError,
     Schema,
     SendError,
     SocketConfig,
@@ -281,6 +282,7 @@ class Probe:
     broadcast_errors: list[BroadcastError] = field(default_factory=list)
     send_errors: list[SendError] = field(default_factory=list)
     decode_errors: list[tuple[str, str]] = field(default_factory=list)
+    validation_errors: list[RoomValidationError] = field(default_factory=list)
     next_alarms: list[float | None] = field(default_factory=list)
     alarm_runs: list[SystemFailure | None] = field(default_factory=list)
     ledger_states: list[LedgerState | None] = field(default_factory=list)
@@ -379,8 +381,9 @@ def lab_handlers(
 
     @c.on_decode_error
     @gen
-    def on_decode_error(ctx: LabCtx, raw: str, error: Exception) -> EffectGen[None, object]:
+    def on_decode_error(ctx: LabCtx, raw: str, error: RoomValidationError) -> EffectGen[None, object]:
         probe.decode_errors.append((raw, type(error).__name__))
+        probe.validation_errors.append(error)
         yield from sync(lambda: None)
 
     @gen

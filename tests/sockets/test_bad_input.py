@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from durable_effect.effect import Failure, run_promise, run_promise_exit
 from durable_effect.sockets import (
@@ -88,7 +89,19 @@ async def test_bad_frame_goes_to_on_decode_error(
         assert raw == frame  # the raw text, verbatim
     elif isinstance(frame, bytes) and frame.isascii():
         assert raw == frame.decode()
-    assert error == "ValidationError"
+    assert error == "RoomValidationError"
+    await still_fine(rt, alice, bob)
+
+
+async def test_on_decode_error_gets_a_room_validation_error_with_the_detail_and_the_frame(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, probe, alice, bob = await setup(make_runtime)
+    await run_promise(alice.receive_raw('{"_tag": "Explode"}'))
+    (error,) = probe.validation_errors
+    assert error.raw == '{"_tag": "Explode"}'
+    assert "Explode" in error.message and "does not match any of the expected tags" in error.message
+    assert isinstance(error.__cause__, ValidationError)
     await still_fine(rt, alice, bob)
 
 

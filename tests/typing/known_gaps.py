@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
+from pydantic import BaseModel
+
 from durable_effect.effect import (
     Effect,
     EffectGen,
@@ -25,6 +27,15 @@ from durable_effect.effect import (
     run_sync,
     service,
     succeed,
+)
+from durable_effect.sockets import (
+    BroadcastError,
+    RoomCtx,
+    Schema,
+    SendError,
+    SocketRegistry,
+    TaggedStruct,
+    WebSocketRoom,
 )
 
 
@@ -88,3 +99,28 @@ by_steps: Effect[int, NotFound | Forbidden] = enter("cy").pipe(provide(rooms_lay
 # Should be an error and is not: `Analytics` is never provided, but the inline
 # `provide(rooms_layer)` is typed as providing their common base `Service`.
 missing_analytics = run_sync(enter("eve").pipe(provide(rooms_layer), catch_all(on_any)))
+
+
+# -- rooms without the plugin ----------------------------------------------------------
+# A room's name is typed `str`, so a string form cannot find its room: the
+# builder of `for_("chat")` has the base models and refuses the chat's handler.
+
+
+class ChatState(BaseModel):
+    n: int
+
+
+class Say(TaggedStruct, tag="Say"):
+    text: str
+
+
+Chat = WebSocketRoom.make("chat", state=ChatState, connection=ChatState, event=Schema.union(Say), broadcast=Schema.union(Say))
+chat_registry = SocketRegistry.make(Chat)
+
+
+def on_say(ctx: RoomCtx[ChatState, ChatState, Say, Say], event: Say) -> Effect[None, BroadcastError]:
+    return ctx.broadcast(event).catch_tag(SendError, lambda e: succeed(None))  # should be an error: SendError never occurs
+
+
+chat_registry.for_("chat").on_event(on_say)  # E: arg-type
+chat_registry.for_(Chat).on_event(on_say)

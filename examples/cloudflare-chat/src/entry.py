@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from workers import Request, Response, WorkerEntrypoint
 
-from chat.registry import Chat, Say
+from chat.registry import Say
 from durable_effect.effect import run_promise
 from rooms import socket_group, upgrade_chat
 
@@ -31,6 +31,6 @@ class Default(WorkerEntrypoint):
         if say is not None and request.method == "POST":
             body = await request.json()
             rooms = socket_group.client(self.env.CHAT_DO)
-            await run_promise(rooms.room(Chat).send(unquote(say.group(1)), Say(text=str(body["text"]))))
+            await run_promise(rooms.room("chat").send(unquote(say.group(1)), Say(text=str(body["text"]))))
             return Response.json({"status": "ok"})
         return Response("not found", status=404)

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from workers import Request, Response
 
 from chat.handlers import config
-from chat.registry import Chat, ChatConnection
+from chat.registry import ChatConnection
 from durable_effect.effect import run_promise
 from durable_effect.sockets import ConnectionInit, UpgradeError, UpgradeOpts
 from durable_effect.sockets.cloudflare import make_socket_group_do
@@ -38,6 +38,6 @@ async def upgrade_chat(request: Request, env: Any) -> object | None:
     )
     rooms = socket_group.client(env.CHAT_DO)
     try:
-        return await run_promise(rooms.room(Chat).upgrade(unquote(route.group(1)), request, opts))
+        return await run_promise(rooms.room("chat").upgrade(unquote(route.group(1)), request, opts))
     except UpgradeError as err:
         return Response(err.message, status=err.status)

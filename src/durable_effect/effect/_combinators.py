@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Never, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Never, ParamSpec, Protocol, TypeVar, overload
 
 import anyio
 
 from durable_effect.effect._core import (
+    SERVICES,
     Effect,
     TimeoutException,
     _Async,
@@ -25,21 +26,29 @@ from durable_effect.effect._core import (
     _either,
     _Ensuring,
     _Fail,
+    _FlatMap,
     _Fold,
     _Gen,
+    _Locally,
+    _Map,
     _map_error,
     _or_die,
     _Provide,
-    _Sync,
+    _Succeed,
+    _Suspend,
     _tap_error,
 )
-from durable_effect.effect.cause import Cause, Fail, Interrupt
-from durable_effect.effect.clock import Clock
+from durable_effect.effect.cause import Cause, Fail, Interrupt, Sequential
+from durable_effect.effect.clock import Clock, sleep
+from durable_effect.effect.clock import _now as _clock_now
 from durable_effect.effect.duration import Duration, DurationInput
 from durable_effect.effect.exit import Exit, Failure, Success
 from durable_effect.effect.layer import Layer
+from durable_effect.effect.random import current as _current_random
+from durable_effect.effect.schedule import Schedule
 
 if TYPE_CHECKING:
+    from returns.maybe import Maybe
     from returns.result import Result
 
 P = ParamSpec("P")
@@ -86,6 +95,22 @@ def gen(fn: Callable[P, Generator[Effect[object, E, R], object, A]]) -> Callable
         return _Gen(fn, args, kwargs)
 
     return make
+
+
+def fn(name: str) -> Callable[[Callable[P, Generator[Effect[object, E, R], object, A]]], Callable[P, Effect[A, E, R]]]:
+    """`gen` with a log span: `@fn("checkout")` over a generator function
+    makes each effect it returns log with `checkout=<ms>` (see `with_log_span`)."""
+
+    def decorate(body: Callable[P, Generator[Effect[object, E, R], object, A]]) -> Callable[P, Effect[A, E, R]]:
+        make = gen(body)
+
+        @functools.wraps(body)
+        def named(*args: P.args, **kwargs: P.kwargs) -> Effect[A, E, R]:
+            return _span(make(*args, **kwargs), name)
+
+        return named
+
+    return decorate
 
 
 # -- pipe -------------------------------------------------------------------------
@@ -394,7 +419,12 @@ def timeout(*args: Any) -> Any:
     return lambda eff: _timeout(eff, millis)
 
 
-def _timeout(eff: Effect[Any, Any, Any], millis: float) -> Effect[Any, Any, Any]:
+def _timeout(
+    eff: Effect[Any, Any, Any],
+    millis: float,
+    on_timeout: Callable[[], Exit[Any, Any]] | None = None,
+    on_success: Callable[[Any], Any] | None = None,
+) -> Effect[Any, Any, Any]:
     from durable_effect.effect._runtime import run_loop
 
     async def run(services: Mapping[type, object]) -> Exit[Any, Any]:
@@ -414,7 +444,9 @@ def _timeout(eff: Effect[Any, Any, Any], millis: float) -> Effect[Any, Any, Any]
             result = await run_loop(eff, services)
             tg.cancel_scope.cancel()
         if result is None or (timed_out and type(result) is not Success):
-            return Failure(Fail(TimeoutException(millis)))
+            return Failure(Fail(TimeoutException(millis))) if on_timeout is None else on_timeout()
+        if on_success is not None and type(result) is Success:
+            return Success(on_success(result.value))
         return result
 
     return _Async(run)
@@ -464,9 +496,85 @@ def interrupt() -> Effect[Never]:
     return _Fail(Interrupt())
 
 
+class _LogContext:
+    """The log annotations and spans in scope (kept in the services, under its own class)."""
+
+    __slots__ = ("annotations", "spans")
+
+    def __init__(self, annotations: tuple[tuple[str, object], ...], spans: tuple[tuple[str, float], ...]) -> None:
+        self.annotations = annotations
+        self.spans = spans
+
+
+_NO_LOG_CONTEXT = _LogContext((), ())
+
+
+def _log_context(services: Mapping[type, object]) -> _LogContext:
+    ctx = services.get(_LogContext)
+    return ctx if isinstance(ctx, _LogContext) else _NO_LOG_CONTEXT
+
+
 def log(*message: object, level: int = logging.INFO) -> Effect[None]:
-    """Log a message (parts joined by spaces) to the `durable_effect` logger."""
-    return _Sync(lambda: _log.log(level, " ".join(str(m) for m in message)))
+    """Log a message (parts joined by spaces) to the `durable_effect` logger.
+
+    The spans (`label=12ms`) and annotations (`key=value`) in scope follow the
+    message, and are on the record as `spans` and `annotations` dicts."""
+    text = " ".join(str(m) for m in message)
+
+    def write(services: Mapping[type, object]) -> None:
+        ctx = _log_context(services)
+        if not ctx.annotations and not ctx.spans:
+            _log.log(level, text)
+            return
+        now = _clock_now(services)
+        spans = {label: now - start for label, start in ctx.spans}
+        annotations = dict(ctx.annotations)
+        parts = [text, *(f"{k}={v:.0f}ms" for k, v in spans.items()), *(f"{k}={v}" for k, v in annotations.items())]
+        _log.log(level, " ".join(parts), extra={"spans": spans, "annotations": annotations})
+
+    return SERVICES.map(write)
+
+
+def _annotate(eff: Effect[Any, Any, Any], key: str, value: object) -> Effect[Any, Any, Any]:
+    def run(services: Mapping[type, object]) -> Effect[Any, Any, Any]:
+        ctx = _log_context(services)
+        kept = tuple(kv for kv in ctx.annotations if kv[0] != key)
+        return _Locally(eff, {_LogContext: _LogContext((*kept, (key, value)), ctx.spans)})
+
+    return _FlatMap(SERVICES, run)
+
+
+@overload
+def annotate_logs(key: str, value: object, /) -> _SameEffect: ...
+@overload
+def annotate_logs(eff: Effect[A, E, R], key: str, value: object, /) -> Effect[A, E, R]: ...
+def annotate_logs(*args: Any) -> Any:
+    """Add `key=value` to every line the effect logs."""
+    if isinstance(args[0], Effect):
+        return _annotate(args[0], args[1], args[2])
+    key, value = args
+    return lambda eff: _annotate(eff, key, value)
+
+
+def _span(eff: Effect[Any, Any, Any], label: str) -> Effect[Any, Any, Any]:
+    def run(services: Mapping[type, object]) -> Effect[Any, Any, Any]:
+        ctx = _log_context(services)
+        return _Locally(eff, {_LogContext: _LogContext(ctx.annotations, (*ctx.spans, (label, _clock_now(services))))})
+
+    return _FlatMap(SERVICES, run)
+
+
+@overload
+def with_log_span(label: str, /) -> _SameEffect: ...
+@overload
+def with_log_span(eff: Effect[A, E, R], label: str, /) -> Effect[A, E, R]: ...
+def with_log_span(*args: Any) -> Any:
+    """Time the effect: each line it logs gets `label=<ms since the span began>`
+    (on the `Clock` in scope)."""
+    if isinstance(args[0], Effect):
+        return _span(args[0], args[1])
+    label = args[0]
+    return lambda eff: _span(eff, label)
 
 
 def log_debug(*message: object) -> Effect[None]:
@@ -479,3 +587,485 @@ def log_warning(*message: object) -> Effect[None]:
 
 def log_error(*message: object) -> Effect[None]:
     return log(*message, level=logging.ERROR)
+
+
+# -- schedules: retry and repeat ------------------------------------------------------
+
+
+class _SameEffect(Protocol):
+    """A pipeable step that keeps the effect's type: `Effect[A, E, R] -> Effect[A, E, R]`."""
+
+    def __call__(self, eff: Effect[A, E, R], /) -> Effect[A, E, R]: ...
+
+
+def _policy(
+    schedule: Schedule[Any, Any] | None,
+    times: int | None,
+    while_: Callable[[Any], bool] | None,
+    until: Callable[[Any], bool] | None,
+) -> Schedule[Any, Any]:
+    policy: Schedule[Any, Any] = schedule if schedule is not None else Schedule.forever()
+    if times is not None:
+        policy = policy.intersect(Schedule.recurs(times)).map(_first)
+    if while_ is not None:
+        policy = policy.while_input(while_)
+    if until is not None:
+        policy = policy.until_input(until)
+    return policy
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _wait_then(delay: float, then: Effect[Any, Any, Any]) -> Effect[Any, Any, Any]:
+    if delay <= 0:
+        return then
+    return _FlatMap(sleep(delay), lambda _: then)
+
+
+def _retry(
+    eff: Effect[Any, Any, Any],
+    schedule: Schedule[Any, Any],
+    or_else: Callable[[Any, Any], Effect[Any, Any, Any]] | None,
+) -> Effect[Any, Any, Any]:
+    step = schedule._step
+
+    def attempt(state: object) -> Effect[Any, Any, Any]:
+        def on_failure(cause: Cause[Any]) -> Effect[Any, Any, Any]:
+            if type(cause) is not Fail:
+                return _Fail(cause)  # defects and interruption are never retried
+            error = cause.error
+
+            def decide(services: Mapping[type, object]) -> Effect[Any, Any, Any]:
+                nxt, out, delay = step(_clock_now(services), error, state, _current_random(services).rng.random)
+                if delay is None:
+                    return _Fail(cause) if or_else is None else or_else(error, out)
+                return _wait_then(delay, attempt(nxt))
+
+            return _FlatMap(SERVICES, decide)
+
+        return _Fold(eff, on_failure, None)
+
+    # A node never changes once built: the first attempt serves every run.
+    return attempt(schedule._initial)
+
+
+def _repeat(eff: Effect[Any, Any, Any], schedule: Schedule[Any, Any], keep_value: bool) -> Effect[Any, Any, Any]:
+    step = schedule._step
+
+    def attempt(state: object) -> Effect[Any, Any, Any]:
+        def after(value: object) -> Effect[Any, Any, Any]:
+            def decide(services: Mapping[type, object]) -> Effect[Any, Any, Any]:
+                nxt, out, delay = step(_clock_now(services), value, state, _current_random(services).rng.random)
+                if delay is None:
+                    return _Succeed(value if keep_value else out)
+                return _wait_then(delay, attempt(nxt))
+
+            return _FlatMap(SERVICES, decide)
+
+        return _FlatMap(eff, after)
+
+    return attempt(schedule._initial)
+
+
+@overload
+def retry(
+    eff: Effect[A, E, R],
+    schedule: Schedule[object, E] | None = None,
+    /,
+    *,
+    times: int | None = None,
+    while_: Callable[[E], bool] | None = None,
+    until: Callable[[E], bool] | None = None,
+) -> Effect[A, E, R]: ...
+@overload
+def retry(schedule: Schedule[object, object] | None = None, /, *, times: int | None = None) -> _SameEffect: ...
+@overload
+def retry(
+    schedule: Schedule[object, X] | None = None,
+    /,
+    *,
+    times: int | None = None,
+    while_: Callable[[X], bool] | None = None,
+    until: Callable[[X], bool] | None = None,
+) -> Callable[[Effect[A, X, R]], Effect[A, X, R]]: ...
+def retry(*args: Any, **options: Any) -> Any:
+    """Run the effect again after a typed failure, as the schedule says
+    (`retry(Schedule.exponential("100 millis"), times=5)`); once it stops
+    recurring, the last failure is the result. `times`, `while_` and `until`
+    limit the schedule (without one: retry at once). Defects and interruption
+    are never retried. The typed error `E` is unchanged."""
+    if args and isinstance(args[0], Effect):
+        return _retry(args[0], _policy(*args[1:2] or (None,), **_options(options)), None)
+    policy = _policy(*args[:1] or (None,), **_options(options))
+    return lambda eff: _retry(eff, policy, None)
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    return {"times": options.get("times"), "while_": options.get("while_"), "until": options.get("until")}
+
+
+@overload
+def retry_or_else(
+    eff: Effect[A, E, R], schedule: Schedule[B, E], or_else: Callable[[E, B], Effect[A2, E2, R2]], /
+) -> Effect[A | A2, E2, R | R2]: ...
+@overload
+def retry_or_else(
+    schedule: Schedule[B, X], or_else: Callable[[E, B], Effect[A2, E2, R2]], /
+) -> Callable[[Effect[A, E, R]], Effect[A | A2, E2, R | R2]]: ...
+def retry_or_else(*args: Any) -> Any:
+    """Retry as the schedule says; when it stops, recover with
+    `or_else(last_error, last_output)` instead of failing."""
+    if isinstance(args[0], Effect):
+        return _retry(args[0], args[1], args[2])
+    schedule, or_else = args
+    return lambda eff: _retry(eff, schedule, or_else)
+
+
+@overload
+def repeat(eff: Effect[A, E, R], schedule: Schedule[B, A], /) -> Effect[B, E, R]: ...
+@overload
+def repeat(
+    eff: Effect[A, E, R],
+    /,
+    *,
+    times: int | None = None,
+    while_: Callable[[A], bool] | None = None,
+    until: Callable[[A], bool] | None = None,
+) -> Effect[A, E, R]: ...
+@overload
+def repeat(schedule: Schedule[B, A], /) -> Callable[[Effect[A, E, R]], Effect[B, E, R]]: ...
+@overload
+def repeat(*, times: int) -> _SameEffect: ...
+def repeat(*args: Any, **options: Any) -> Any:
+    """Run the effect, then again as the schedule says, fed each value; the
+    result is the schedule's last output. With `times=n` (and `while_` /
+    `until` on the value) instead: the last value. The first failure stops it."""
+    if args and isinstance(args[0], Effect):
+        eff, rest = args[0], args[1:]
+        if rest:
+            return _repeat(eff, rest[0], False)
+        return _repeat(eff, _policy(None, **_options(options)), True)
+    if args:
+        schedule = args[0]
+        return lambda eff: _repeat(eff, schedule, False)
+    policy = _policy(None, **_options(options))
+    return lambda eff: _repeat(eff, policy, True)
+
+
+# -- more combinators -------------------------------------------------------------------
+
+
+@overload
+def or_else(that: Callable[[], Effect[A2, E2, R2]], /) -> Callable[[Effect[A, E, R]], Effect[A | A2, E2, R | R2]]: ...
+@overload
+def or_else(eff: Effect[A, E, R], that: Callable[[], Effect[A2, E2, R2]], /) -> Effect[A | A2, E2, R | R2]: ...
+def or_else(*args: Any) -> Any:
+    """On a typed failure, run `that()` instead (defects and interruption pass)."""
+    if isinstance(args[0], Effect):
+        return _catch_all(args[0], lambda _: args[1]())
+    that = args[0]
+    return lambda eff: _catch_all(eff, lambda _: that())
+
+
+def option(eff: Effect[A, E, R], /) -> Effect[Maybe[A], Never, R]:
+    """`Some(value)` on success, `Nothing` on a typed failure (pipeable as is);
+    defects and interruption pass."""
+    from returns.maybe import Nothing, Some
+
+    def on_failure(cause: Cause[Any]) -> Effect[Any, Any, Any]:
+        return _Succeed(Nothing) if type(cause) is Fail else _Fail(cause)
+
+    return _Fold(eff, on_failure, lambda a: _Succeed(Some(a)))
+
+
+def for_each(
+    items: Iterable[A], f: Callable[[A], Effect[B, E, R]], /, *, concurrency: Concurrency = None
+) -> Effect[list[B], E, R]:
+    """Run `f` on each item, in order or (with `concurrency`) as in `all`, and
+    collect the values. `f` is called when the effect runs."""
+    values = list(items)
+    if concurrency is None or concurrency == 1:
+        return _Gen(_each_in_order, (values, f), {})
+    return _Suspend(lambda: all([f(v) for v in values], concurrency=concurrency))
+
+
+def _each_in_order(
+    values: Sequence[Any], f: Callable[[Any], Effect[Any, Any, Any]]
+) -> Generator[Effect[Any, Any, Any], Any, list[Any]]:
+    out: list[Any] = []
+    for v in values:
+        out.append((yield f(v)))
+    return out
+
+
+def _condition(condition: bool | Callable[[], bool]) -> Callable[[], bool]:
+    return condition if callable(condition) else lambda: condition
+
+
+def _when(eff: Effect[Any, Any, Any], check: Callable[[], bool], expected: bool) -> Effect[Any, Any, Any]:
+    from returns.maybe import Nothing, Some
+
+    return _Suspend(lambda: eff.map(Some) if bool(check()) is expected else _Succeed(Nothing))
+
+
+@overload
+def when(condition: bool | Callable[[], bool], /) -> Callable[[Effect[A, E, R]], Effect[Maybe[A], E, R]]: ...
+@overload
+def when(eff: Effect[A, E, R], condition: bool | Callable[[], bool], /) -> Effect[Maybe[A], E, R]: ...
+def when(*args: Any) -> Any:
+    """Run the effect only if `condition` (a bool, or a function read when the
+    effect runs) holds: `Some(value)`, else `Nothing`."""
+    if isinstance(args[0], Effect):
+        return _when(args[0], _condition(args[1]), True)
+    check = _condition(args[0])
+    return lambda eff: _when(eff, check, True)
+
+
+@overload
+def unless(condition: bool | Callable[[], bool], /) -> Callable[[Effect[A, E, R]], Effect[Maybe[A], E, R]]: ...
+@overload
+def unless(eff: Effect[A, E, R], condition: bool | Callable[[], bool], /) -> Effect[Maybe[A], E, R]: ...
+def unless(*args: Any) -> Any:
+    """Run the effect only if `condition` does not hold: `Some(value)`, else `Nothing`."""
+    if isinstance(args[0], Effect):
+        return _when(args[0], _condition(args[1]), False)
+    check = _condition(args[0])
+    return lambda eff: _when(eff, check, False)
+
+
+def _match_effect(
+    eff: Effect[Any, Any, Any], on_failure: Callable[[Any], Effect[Any, Any, Any]], on_success: Callable[[Any], Any]
+) -> Effect[Any, Any, Any]:
+    def failed(cause: Cause[Any]) -> Effect[Any, Any, Any]:
+        return on_failure(cause.error) if type(cause) is Fail else _Fail(cause)
+
+    return _Fold(eff, failed, on_success)
+
+
+@overload
+def match(
+    eff: Effect[A, E, R], /, *, on_failure: Callable[[E], B], on_success: Callable[[A], C]
+) -> Effect[B | C, Never, R]: ...
+@overload
+def match(
+    *, on_failure: Callable[[E], B], on_success: Callable[[A], C]
+) -> Callable[[Effect[A, E, R]], Effect[B | C, Never, R]]: ...
+def match(*args: Any, on_failure: Callable[[Any], Any], on_success: Callable[[Any], Any]) -> Any:
+    """Fold both outcomes into a value: `on_failure(error)` or `on_success(value)`;
+    defects and interruption pass."""
+
+    def apply(eff: Effect[Any, Any, Any]) -> Effect[Any, Any, Any]:
+        return _match_effect(eff, lambda e: _Succeed(on_failure(e)), lambda a: _Succeed(on_success(a)))
+
+    return apply(args[0]) if args else apply
+
+
+@overload
+def match_effect(
+    eff: Effect[A, E, R],
+    /,
+    *,
+    on_failure: Callable[[E], Effect[B, E2, R2]],
+    on_success: Callable[[A], Effect[C, E3, R3]],
+) -> Effect[B | C, E2 | E3, R | R2 | R3]: ...
+@overload
+def match_effect(
+    *, on_failure: Callable[[E], Effect[B, E2, R2]], on_success: Callable[[A], Effect[C, E3, R3]]
+) -> Callable[[Effect[A, E, R]], Effect[B | C, E2 | E3, R | R2 | R3]]: ...
+def match_effect(
+    *args: Any, on_failure: Callable[[Any], Effect[Any, Any, Any]], on_success: Callable[[Any], Effect[Any, Any, Any]]
+) -> Any:
+    """Continue with `on_failure(error)` or `on_success(value)`; defects and
+    interruption pass."""
+    if args:
+        return _match_effect(args[0], on_failure, on_success)
+    return lambda eff: _match_effect(eff, on_failure, on_success)
+
+
+def race_all(effects: Iterable[Effect[A, E, R]], /) -> Effect[A, E, R]:
+    """Run the effects at once; the first to succeed wins and the others are
+    interrupted (their finalizers run). If all fail: every cause, in the
+    order the effects were given."""
+    items = list(effects)
+    if not items:
+        raise ValueError("race_all needs at least one effect")
+    from durable_effect.effect._runtime import run_loop
+
+    async def run(services: Mapping[type, object]) -> Exit[Any, Any]:
+        won: list[Any] = []
+        causes: list[Cause[Any] | None] = [None] * len(items)
+
+        async def child(i: int, eff: Effect[Any, Any, Any], scope: anyio.CancelScope) -> None:
+            ex = await run_loop(eff, services)
+            if type(ex) is Success:
+                if not won:
+                    won.append(ex.value)
+                    scope.cancel()
+            else:
+                assert isinstance(ex, Failure)
+                causes[i] = ex.cause
+
+        async with anyio.create_task_group() as tg:
+            for i, eff in enumerate(items):
+                tg.start_soon(child, i, eff, tg.cancel_scope)
+        if won:
+            return Success(won[0])
+        failed = [c for c in causes if c is not None]
+        cause = failed[0]
+        for more in failed[1:]:
+            cause = Sequential(cause, more)
+        return Failure(cause)
+
+    return _Async(run)
+
+
+@overload
+def race(that: Effect[B, E2, R2], /) -> Callable[[Effect[A, E, R]], Effect[A | B, E | E2, R | R2]]: ...
+@overload
+def race(eff: Effect[A, E, R], that: Effect[B, E2, R2], /) -> Effect[A | B, E | E2, R | R2]: ...
+def race(*args: Any) -> Any:
+    """Run both at once; the first to succeed wins, the other is interrupted."""
+    if len(args) == 2:
+        return race_all(args)
+    that = args[0]
+    return lambda eff: race_all((eff, that))
+
+
+@overload
+def delay(duration: DurationInput, /) -> Callable[[Effect[A, E, R]], Effect[A, E, R]]: ...
+@overload
+def delay(eff: Effect[A, E, R], duration: DurationInput, /) -> Effect[A, E, R]: ...
+def delay(*args: Any) -> Any:
+    """Wait `duration` on the `Clock` in scope, then run the effect."""
+    if len(args) == 2:
+        wait = sleep(args[1])
+        return _FlatMap(wait, lambda _: args[0])
+    wait = sleep(args[0])
+    return lambda eff: _FlatMap(wait, lambda _: eff)
+
+
+@overload
+def timeout_fail(
+    duration: DurationInput, /, *, on_timeout: Callable[[], E2]
+) -> Callable[[Effect[A, E, R]], Effect[A, E | E2, R]]: ...
+@overload
+def timeout_fail(
+    eff: Effect[A, E, R], duration: DurationInput, /, *, on_timeout: Callable[[], E2]
+) -> Effect[A, E | E2, R]: ...
+def timeout_fail(*args: Any, on_timeout: Callable[[], Any]) -> Any:
+    """Like `timeout`, failing with `on_timeout()` instead of `TimeoutException`."""
+    fail_with: Callable[[], Exit[Any, Any]] = lambda: Failure(Fail(on_timeout()))  # noqa: E731
+    if len(args) == 2:
+        return _timeout(args[0], Duration.decode(args[1]).millis, fail_with)
+    millis = Duration.decode(args[0]).millis
+    return lambda eff: _timeout(eff, millis, fail_with)
+
+
+@overload
+def timeout_to(
+    duration: DurationInput, /, *, on_timeout: Callable[[], B], on_success: Callable[[A], C]
+) -> Callable[[Effect[A, E, R]], Effect[B | C, E, R]]: ...
+@overload
+def timeout_to(
+    eff: Effect[A, E, R], duration: DurationInput, /, *, on_timeout: Callable[[], B], on_success: Callable[[A], C]
+) -> Effect[B | C, E, R]: ...
+def timeout_to(*args: Any, on_timeout: Callable[[], Any], on_success: Callable[[Any], Any]) -> Any:
+    """Like `timeout`, succeeding with `on_timeout()` when time runs out and
+    with `on_success(value)` otherwise."""
+    value_on_timeout: Callable[[], Exit[Any, Any]] = lambda: Success(on_timeout())  # noqa: E731
+    if len(args) == 2:
+        return _timeout(args[0], Duration.decode(args[1]).millis, value_on_timeout, on_success)
+    millis = Duration.decode(args[0]).millis
+    return lambda eff: _timeout(eff, millis, value_on_timeout, on_success)
+
+
+def _tap_both(
+    eff: Effect[Any, Any, Any],
+    on_failure: Callable[[Any], Effect[Any, Any, Any]],
+    on_success: Callable[[Any], Effect[Any, Any, Any]],
+) -> Effect[Any, Any, Any]:
+    def failed(cause: Cause[Any]) -> Effect[Any, Any, Any]:
+        if type(cause) is Fail:
+            return _FlatMap(on_failure(cause.error), lambda _: _Fail(cause))
+        return _Fail(cause)
+
+    return _Fold(eff, failed, lambda a: on_success(a).as_(a))
+
+
+@overload
+def tap_both(
+    eff: Effect[A, E, R],
+    /,
+    *,
+    on_failure: Callable[[E], Effect[object, E2, R2]],
+    on_success: Callable[[A], Effect[object, E3, R3]],
+) -> Effect[A, E | E2 | E3, R | R2 | R3]: ...
+@overload
+def tap_both(
+    *, on_failure: Callable[[E], Effect[object, E2, R2]], on_success: Callable[[A], Effect[object, E3, R3]]
+) -> Callable[[Effect[A, E, R]], Effect[A, E | E2 | E3, R | R2 | R3]]: ...
+def tap_both(
+    *args: Any, on_failure: Callable[[Any], Effect[Any, Any, Any]], on_success: Callable[[Any], Effect[Any, Any, Any]]
+) -> Any:
+    """Run `on_failure(error)` or `on_success(value)` for its effects; the
+    outcome stays."""
+    if args:
+        return _tap_both(args[0], on_failure, on_success)
+    return lambda eff: _tap_both(eff, on_failure, on_success)
+
+
+def _filter_or_fail(
+    eff: Effect[Any, Any, Any], predicate: Callable[[Any], bool], or_fail_with: Callable[[Any], Any]
+) -> Effect[Any, Any, Any]:
+    return _FlatMap(eff, lambda a: _Succeed(a) if predicate(a) else _Fail(Fail(or_fail_with(a))))
+
+
+@overload
+def filter_or_fail(
+    predicate: Callable[[A], bool], or_fail_with: Callable[[A], E2], /
+) -> Callable[[Effect[A, E, R]], Effect[A, E | E2, R]]: ...
+@overload
+def filter_or_fail(
+    eff: Effect[A, E, R], predicate: Callable[[A], bool], or_fail_with: Callable[[A], E2], /
+) -> Effect[A, E | E2, R]: ...
+def filter_or_fail(*args: Any) -> Any:
+    """Keep the value if `predicate` holds, else fail with `or_fail_with(value)`."""
+    if isinstance(args[0], Effect):
+        return _filter_or_fail(args[0], args[1], args[2])
+    predicate, or_fail_with = args
+    return lambda eff: _filter_or_fail(eff, predicate, or_fail_with)
+
+
+@overload
+def zip_with(
+    that: Effect[B, E2, R2], f: Callable[[A, B], C], /
+) -> Callable[[Effect[A, E, R]], Effect[C, E | E2, R | R2]]: ...
+@overload
+def zip_with(eff: Effect[A, E, R], that: Effect[B, E2, R2], f: Callable[[A, B], C], /) -> Effect[C, E | E2, R | R2]: ...
+def zip_with(*args: Any) -> Any:
+    """Run both in order; combine their values with `f`."""
+    if len(args) == 3:
+        first, that, f = args
+        return _FlatMap(first, lambda a: _Map(that, lambda b: f(a, b)))
+    that, f = args
+    return lambda eff: _FlatMap(eff, lambda a: _Map(that, lambda b: f(a, b)))
+
+
+def flatten(eff: Effect[Effect[A, E2, R2], E, R], /) -> Effect[A, E | E2, R | R2]:
+    """Run the effect, then the effect it gives (pipeable as is)."""
+    return _FlatMap(eff, _identity)
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def as_void(eff: Effect[A, E, R], /) -> Effect[None, E, R]:
+    """Drop the success value (pipeable as is)."""
+    return _Map(eff, _to_none)
+
+
+def _to_none(_: object) -> None:
+    return None

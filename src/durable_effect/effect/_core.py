@@ -22,6 +22,7 @@ from durable_effect.effect.cause import Cause, Die, Fail
 if TYPE_CHECKING:
     from durable_effect.effect.exit import Exit
     from durable_effect.effect.layer import Layer
+    from durable_effect.effect.schedule import Schedule
 
 A = TypeVar("A", covariant=True)
 E = TypeVar("E", covariant=True, default=Never)
@@ -149,6 +150,52 @@ class Effect(Generic[A, E, R]):
         from durable_effect.effect._combinators import timeout
 
         return timeout(self, duration)
+
+    def retry(
+        self,
+        schedule: Schedule[object, E] | None = None,
+        *,
+        times: int | None = None,
+        while_: Callable[[E], bool] | None = None,
+        until: Callable[[E], bool] | None = None,
+    ) -> Effect[A, E, R]:
+        """Run again after a typed failure, as `schedule` says (see `retry`)."""
+        from durable_effect.effect._combinators import _policy, _retry
+
+        return _retry(self, _policy(schedule, times, while_, until), None)
+
+    def retry_or_else(
+        self, schedule: Schedule[B, E], or_else: Callable[[E, B], Effect[A2, E2, R2]]
+    ) -> Effect[A | A2, E2, R | R2]:
+        """Retry as `schedule` says; when it stops, recover with `or_else(error, output)`."""
+        from durable_effect.effect._combinators import _retry
+
+        return _retry(self, schedule, or_else)
+
+    @overload
+    def repeat(self, schedule: Schedule[B, A]) -> Effect[B, E, R]: ...
+    @overload
+    def repeat(
+        self,
+        *,
+        times: int | None = None,
+        while_: Callable[[A], bool] | None = None,
+        until: Callable[[A], bool] | None = None,
+    ) -> Effect[A, E, R]: ...
+    def repeat(
+        self,
+        schedule: Schedule[Any, Any] | None = None,
+        *,
+        times: int | None = None,
+        while_: Callable[[Any], bool] | None = None,
+        until: Callable[[Any], bool] | None = None,
+    ) -> Effect[Any, E, R]:
+        """Run, then again as `schedule` says, fed each value (see `repeat`)."""
+        from durable_effect.effect._combinators import _policy, _repeat
+
+        if schedule is not None:
+            return _repeat(self, schedule, False)
+        return _repeat(self, _policy(None, times, while_, until), True)
 
     def provide(self, layer: Layer[object, E2, R2]) -> Effect[A, E | E2, R | R2]:
         """Provide services from `layer`.

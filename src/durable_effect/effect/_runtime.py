@@ -37,6 +37,7 @@ from durable_effect.effect._core import (
 from durable_effect.effect.cause import Cause, Die, Interrupt, Sequential
 from durable_effect.effect.clock import Clock, LiveClock
 from durable_effect.effect.exit import Exit, Failure, Success
+from durable_effect.effect.scope import scoped
 
 A = TypeVar("A")
 
@@ -173,7 +174,10 @@ async def run_loop(
                             services = {**services, **cur.services}
                             cur = cur.first
                         elif op == OP_PROVIDE:
-                            cur = _FlatMap(cur.layer.build({}), _scoped(cur.first))
+                            layer = cur.layer
+                            cur = _FlatMap(layer.build({}), _scoped(cur.first))
+                            if layer._scoped:
+                                cur = scoped(cur)
                         elif op == OP_SERVICES:
                             value = services
                             cur = None

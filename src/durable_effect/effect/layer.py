@@ -25,6 +25,9 @@ from durable_effect.effect._core import (
     _Suspend,
 )
 
+if TYPE_CHECKING:
+    from durable_effect.effect.scope import Scope
+
 ROut = TypeVar("ROut", covariant=True)
 E = TypeVar("E", covariant=True, default=Never)
 RIn = TypeVar("RIn", covariant=True, default=Never)
@@ -97,15 +100,17 @@ def service(tag: ServiceTag[S]) -> Effect[S, Never, S]:
 class Layer(Generic[ROut, E, RIn]):
     """A recipe that builds services `ROut`, may fail with `E`, needs `RIn`."""
 
-    __slots__ = ("_build", "_name")
+    __slots__ = ("_build", "_name", "_scoped")
 
     def __init__(
         self,
         build: Callable[[dict[int, Mapping[type, object]]], Effect[Mapping[type, object], Any, Any]],
         name: str,
+        scoped: bool = False,
     ) -> None:
         self._build = build
         self._name = name
+        self._scoped = scoped  # building it needs a Scope, closed when the provided effect ends
 
     def __repr__(self) -> str:
         return f"Layer({self._name})"
@@ -143,6 +148,20 @@ class Layer(Generic[ROut, E, RIn]):
 
     @overload
     @staticmethod
+    def scoped(tag: ServiceTag[S], eff: Effect[S, E1, Scope]) -> Layer[S, E1]: ...
+    @overload
+    @staticmethod
+    def scoped(tag: ServiceTag[S], eff: Effect[S, E1, R1 | Scope]) -> Layer[S, E1, R1]: ...
+    @staticmethod
+    def scoped(tag: ServiceTag[S], eff: Effect[S, Any, Any]) -> Layer[S, Any, Any]:
+        """A layer whose implementation comes from `eff`, which may acquire
+        resources (`acquire_release`, `add_finalizer`): they are released when
+        the effect the layer is provided to ends, whatever its outcome."""
+        cls = _tag_class(tag)
+        return Layer(lambda _memo: _Map(eff, lambda impl: {cls: _checked(cls, impl)}), cls.__name__, scoped=True)
+
+    @overload
+    @staticmethod
     def merge(l1: Layer[S2, E1, R1], l2: Layer[S3, E2, R2], /) -> Layer[S2 | S3, E1 | E2, R1 | R2]: ...
     @overload
     @staticmethod
@@ -168,7 +187,7 @@ class Layer(Generic[ROut, E, RIn]):
                 acc = _FlatMap(acc, _merge_into(layer, memo))
             return acc
 
-        return Layer(build, " + ".join(layer._name for layer in layers))
+        return Layer(build, " + ".join(layer._name for layer in layers), any(layer._scoped for layer in layers))
 
     def provide(self, dependency: Layer[X, E1, R1]) -> Layer[ROut, E | E1, R1 | RIn]:
         """Feed `dependency`'s services to this layer while it is built.
@@ -182,7 +201,7 @@ class Layer(Generic[ROut, E, RIn]):
 
             return _FlatMap(dependency.build(memo), lambda deps: _Locally(self.build(memo), deps))
 
-        return Layer(build, f"{self._name} <- {dependency._name}")
+        return Layer(build, f"{self._name} <- {dependency._name}", self._scoped or dependency._scoped)
 
 
 def _merge_into(

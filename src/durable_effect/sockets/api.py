@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar, cast, overload
+from typing import Any, Generic, Literal, Protocol, cast, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Effect, Fail, Failure, Service, Success, TaggedError
 from durable_effect.effect._core import _Async
@@ -34,6 +35,8 @@ C_co = TypeVar("C_co", bound=BaseModel, covariant=True)
 Ev = TypeVar("Ev", bound=TaggedStruct)
 B = TypeVar("B", bound=TaggedStruct)
 T = TypeVar("T")
+N = TypeVar("N", bound=str)
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 
 __all__ = [
     "ConnectionInit",
@@ -145,20 +148,24 @@ class RoomHandle(Generic[S, C, Ev, B]):
 AnyRoomHandle = RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]
 
 
-class SocketClientService(Service):
-    """The rooms client, as a service: `rooms = yield from SocketClientService`."""
+class SocketClientService(Service, Generic[Rooms_co]):
+    """The rooms client, as a service: `rooms = yield from SocketClientService`.
+
+    A host's `client` is a `SocketClientService[Rooms]` of its config's rooms:
+    with the mypy plugin, `room(...)` refuses a room (or name) not among them.
+    """
 
     __slots__ = ("_backend", "_config")
 
-    def __init__(self, config: SocketConfig, backend: RoomBackend) -> None:
+    def __init__(self, config: SocketConfig[Rooms_co, object], backend: RoomBackend) -> None:
         self._config = config
         self._backend = backend
 
     @overload
-    def room(self, room: WebSocketRoom[S, C, Ev, B]) -> RoomHandle[S, C, Ev, B]: ...
+    def room(self, room: WebSocketRoom[S, C, Ev, B, N]) -> RoomHandle[S, C, Ev, B]: ...
     @overload
     def room(self, room: str) -> AnyRoomHandle: ...
-    def room(self, room: WebSocketRoom[S, C, Ev, B] | str) -> RoomHandle[S, C, Ev, B] | AnyRoomHandle:
+    def room(self, room: WebSocketRoom[S, C, Ev, B, N] | str) -> RoomHandle[S, C, Ev, B] | AnyRoomHandle:
         """The direct API of a registered room; an unknown name fails each call
         with `RoomNotFoundError`."""
         name = room if isinstance(room, str) else room.name

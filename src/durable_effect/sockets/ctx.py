@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, Never, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Never, cast, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import DurationInput, Effect
 from durable_effect.sockets.connection import Connection, Connections
@@ -26,12 +27,19 @@ S2 = TypeVar("S2", bound=BaseModel)
 C2 = TypeVar("C2", bound=BaseModel)
 Ev2 = TypeVar("Ev2", bound=TaggedStruct)
 B2 = TypeVar("B2", bound=TaggedStruct)
+N2 = TypeVar("N2", bound=str)
+Rooms = TypeVar("Rooms", covariant=True, default=object)
 
 __all__ = ["RoomCtx"]
 
 
-class RoomCtx(Generic[S, C, Ev, B]):
+class RoomCtx(Generic[S, C, Ev, B, Rooms]):
     """The handler's view of one instance: its state, connections, alarm.
+
+    `Rooms` are the rooms of the registry (a union of `WebSocketRoom`
+    types); `registry.for_(...)` and `registry.handler(...)` give it. With the
+    mypy plugin, `ctx.room(...)` refuses a room (or name) not among them; left
+    at its default (`object`), any room is accepted.
 
     `connection` is the socket the event came from (None for direct-API
     calls and alarms). Every operation that touches storage, sockets or the
@@ -103,8 +111,15 @@ class RoomCtx(Generic[S, C, Ev, B]):
 
     # -- siblings and lifecycle -----------------------------------------------------
 
-    def room(self, room: WebSocketRoom[S2, C2, Ev2, B2]) -> RoomHandle[S2, C2, Ev2, B2]:
-        """Dispatch to an instance of another registered room."""
+    @overload
+    def room(self, room: WebSocketRoom[S2, C2, Ev2, B2, N2]) -> RoomHandle[S2, C2, Ev2, B2]: ...
+    @overload
+    def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
+    def room(
+        self, room: WebSocketRoom[S2, C2, Ev2, B2, N2] | str
+    ) -> RoomHandle[S2, C2, Ev2, B2] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
+        """Dispatch to an instance of another registered room (a declaration
+        or its name; with the plugin a name is typed as the room it names)."""
         return self._instance.engine.client().room(room)
 
     def purge(self) -> Effect[Never, PurgeSignal]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -37,6 +36,8 @@ from durable_effect.effect import (
 )
 from durable_effect.effect._core import _Async, _Fail, _Succeed, _Sync
 from durable_effect.effect._runtime import DEFAULT_SERVICES, run_loop
+from durable_effect.effect.random import current as random_current
+from durable_effect.effect.scope import Scope
 from durable_effect.platform import Alarm, Storage
 from durable_effect.sockets.connection import Connection, ConnectionInfo
 from durable_effect.sockets.ctx import RoomCtx
@@ -128,16 +129,36 @@ class Engine:
         self.services: Mapping[type, object] = {**DEFAULT_SERVICES, **(services or {})}
         self._client = client
         self._layer = layer
+        self._scope: Scope | None = None
 
     async def handler_services(self) -> Success[Mapping[type, object]] | Failure[object]:
-        """The services handlers run with; the runtime layer is built once, on first use."""
+        """The services handlers run with; the runtime layer is built once, on
+        first use, its `Layer.scoped` resources in a scope `aclose` closes."""
         if self._layer is not None:
-            built = await run_loop(self._layer.build({}), self.services)
+            services = self.services
+            if self._layer._scoped:
+                self._scope = Scope()
+                services = {**services, Scope: self._scope}
+            built = await run_loop(self._layer.build({}), services)
             if isinstance(built, Failure):
                 return built
             self.services = {**self.services, **built.value}
             self._layer = None
         return Success(self.services)
+
+    async def new_connection_id(self) -> str:
+        """A random connection id (a UUID4) from the `Random` in the handlers'
+        services, so a seeded `Random` in the runtime layer makes ids reproducible."""
+        built = await self.handler_services()
+        return str(random_current(built.value if isinstance(built, Success) else self.services).make_uuid4())
+
+    async def aclose(self) -> None:
+        """Release the runtime layer's scoped resources (`Layer.scoped`), last
+        acquired first; hosts call it when they stop. Idempotent."""
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            with anyio.CancelScope(shield=True):
+                await run_loop(scope.close(Success(None)), self.services)
 
     def client(self) -> SocketClient:
         return self._client()
@@ -331,7 +352,7 @@ class Instance:
     async def upgrade(self, opts: UpgradeOpts[BaseModel], accept: Callable[[list[str]], HostSocket]) -> AnyConnection:
         """Validate, accept the socket, run on_connect. Raises `UpgradeError`."""
         init = opts.connection
-        conn_id = init.id if init.id is not None else str(uuid.uuid4())
+        conn_id = init.id if init.id is not None else await self.engine.new_connection_id()
         tags = _check_tags(conn_id, init.tags)
         state = _validate_model(self.room.connection, init.initial_state, UpgradeError, "initial_state")
         try:
@@ -367,12 +388,14 @@ class Instance:
 
     async def message(self, socket: HostSocket, data: str | bytes) -> None:
         """An inbound frame. Never raises: bad frames go to on_decode_error or the log."""
-        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        limit = self.engine.options.max_frame_bytes
+        # A str of n code points is at most 4n bytes of UTF-8: encode only near the limit.
+        size = len(data) if isinstance(data, bytes) or len(data) * 4 <= limit else len(data.encode())
         async with self.lock:
             conn = self.connection_for(socket)
             if conn is None:
                 return
-            if size > self.engine.options.max_frame_bytes:
+            if size > limit:
                 socket.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
                 await self._finish_close(conn)
                 return
@@ -580,7 +603,9 @@ class Instance:
         if fn is None:
             log.warning("room %s/%s: undecodable frame from %s: %s", self.room.name, self.id, conn.id, exc)
             return
-        self._report("on_decode_error", await self._execute(Handler(fn), (RoomCtx(self, conn), raw, exc)))
+        error = RoomValidationError(str(exc), raw)  # the seed's error for a frame that fails the schema
+        error.__cause__ = exc
+        self._report("on_decode_error", await self._execute(Handler(fn), (RoomCtx(self, conn), raw, error)))
 
     async def _finish_close(self, conn: AnyConnection) -> None:
         """Forget the connection and run on_close once."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Never, TypeVar, cast, overload
+from typing import Any, Generic, Never, cast, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
 from durable_effect.effect.clock import Clock
@@ -37,6 +38,9 @@ S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
 Ev = TypeVar("Ev", bound=TaggedStruct)
 B = TypeVar("B", bound=TaggedStruct)
+N = TypeVar("N", bound=str)
+Rooms = TypeVar("Rooms")
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 
 __all__ = ["InMemorySocketRuntime", "TestConnection", "UpgradeResponse", "make_in_memory_socket_runtime"]
 
@@ -209,18 +213,21 @@ class UpgradeResponse:
     connection: TestConnection[Any, Any, Any]
 
 
-class InMemorySocketRuntime(InstanceBackend):
-    """Rooms in memory: the same engine as every host, with a test clock."""
+class InMemorySocketRuntime(InstanceBackend, Generic[Rooms_co]):
+    """Rooms in memory: the same engine as every host, with a test clock.
+
+    `Rooms` are the config's rooms: with the mypy plugin, `room(...)` and
+    `testing_connect(...)` refuse one that is not registered."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
     ) -> None:
         self.config = config
         self.clock = TestClock(START_MS)
-        self.client = SocketClientService(config, self)
+        self.client: SocketClientService[Rooms_co] = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self.client}
         self.engine = Engine(config, client=lambda: self.client, services=base, options=options, layer=services)
         self._hosts: dict[tuple[str, str], MemoryInstanceHost] = {}
@@ -246,11 +253,11 @@ class InMemorySocketRuntime(InstanceBackend):
     # -- the client API ---------------------------------------------------------------
 
     @overload
-    def room(self, room: WebSocketRoom[S, C, Ev, B]) -> RoomHandle[S, C, Ev, B]: ...
+    def room(self, room: WebSocketRoom[S, C, Ev, B, N]) -> RoomHandle[S, C, Ev, B]: ...
     @overload
     def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
     def room(
-        self, room: WebSocketRoom[S, C, Ev, B] | str
+        self, room: WebSocketRoom[S, C, Ev, B, N] | str
     ) -> RoomHandle[S, C, Ev, B] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
         return self.client.room(room)
 
@@ -260,7 +267,7 @@ class InMemorySocketRuntime(InstanceBackend):
 
     @overload
     def testing_connect(
-        self, room: WebSocketRoom[S, C, Ev, B], id: str, opts: UpgradeOpts[C]
+        self, room: WebSocketRoom[S, C, Ev, B, N], id: str, opts: UpgradeOpts[C]
     ) -> Effect[TestConnection[C, Ev, B], UpgradeError | RoomNotFoundError]: ...
     @overload
     def testing_connect(
@@ -328,6 +335,11 @@ class InMemorySocketRuntime(InstanceBackend):
 
         return cast(Effect[int], _call(run))
 
+    def close(self) -> Effect[None]:
+        """Stop the runtime: release the resources of the `services` layer's
+        `Layer.scoped` services, last acquired first (as a server does when it stops)."""
+        return cast(Effect[None], _call(self.engine.aclose))
+
     def fail_commits(self, room: str | WebSocketRoom[Any, Any, Any, Any], id: str, on: bool = True) -> None:
         """Make every commit of the instance fail (as when its storage is
         unavailable), to test what a failed commit leaves behind."""
@@ -352,12 +364,13 @@ class InMemorySocketRuntime(InstanceBackend):
 
 
 def make_in_memory_socket_runtime(
-    config: SocketConfig,
+    config: SocketConfig[Rooms, object],
     services: Layer[object, object, object] | None = None,
     options: EngineOptions | None = None,
-) -> InMemorySocketRuntime:
+) -> InMemorySocketRuntime[Rooms]:
     """An in-memory runtime for `config`: same handlers, no Cloudflare needed.
 
-    `services` is a layer provided to every handler run.
+    `services` is a layer provided to every handler run. With the mypy
+    plugin it must provide every service the config's handlers still need.
     """
     return InMemorySocketRuntime(config, services, options)

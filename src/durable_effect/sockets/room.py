@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.sockets.schema import TaggedStruct, UnionSchema
 
@@ -13,13 +14,19 @@ S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
 Ev = TypeVar("Ev", bound=TaggedStruct)
 B = TypeVar("B", bound=TaggedStruct)
+N = TypeVar("N", bound=str, covariant=True, default=str)
+N2 = TypeVar("N2", bound=str)
 
 __all__ = ["WebSocketRoom"]
 
 
 @dataclass(frozen=True, eq=False)
-class WebSocketRoom(Generic[S, C, Ev, B]):
+class WebSocketRoom(Generic[S, C, Ev, B, N]):
     """A room type: its name and the four schemas of its instances.
+
+    `N` is the type of the name: with the `durable_effect.mypy` plugin,
+    `WebSocketRoom.make("chat", ...)` has `N = Literal["chat"]`, which is how
+    a registry, a context and a runtime know their rooms by name.
 
     `state` is the persistent shared state of an instance, `connection` the
     per-connection state kept in the socket attachment, `event` the inbound
@@ -27,7 +34,7 @@ class WebSocketRoom(Generic[S, C, Ev, B]):
     outbound messages.
     """
 
-    name: str
+    name: N
     state: type[S]
     connection: type[C]
     event: UnionSchema[Ev]
@@ -35,13 +42,13 @@ class WebSocketRoom(Generic[S, C, Ev, B]):
 
     @staticmethod
     def make(
-        name: str,
+        name: N2,
         *,
         state: type[S],
         connection: type[C],
         event: UnionSchema[Ev],
         broadcast: UnionSchema[B],
-    ) -> WebSocketRoom[S, C, Ev, B]:
+    ) -> WebSocketRoom[S, C, Ev, B, N2]:
         """Declare a room type. The name must be non-empty and have no `/` or `:`."""
         if not name or "/" in name or ":" in name:
             raise ValueError(f"a room name must be non-empty and contain no '/' or ':': {name!r}")

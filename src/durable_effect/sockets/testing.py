@@ -11,7 +11,8 @@ async def test_join(socket_runtime: RuntimeFactory) -> None:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Protocol, TypeVar
 
 from durable_effect.effect import Layer
 from durable_effect.sockets.engine import EngineOptions
@@ -34,16 +35,29 @@ __all__ = [
     "socket_runtime",
 ]
 
-RuntimeFactory = Callable[..., InMemorySocketRuntime]
-"""`socket_runtime(config, services=None, options=None)` -> a fresh in-memory runtime."""
+Rooms = TypeVar("Rooms")
+
+
+class RuntimeFactory(Protocol):
+    """`socket_runtime(config, services=None, options=None)` -> a fresh in-memory runtime.
+
+    With the mypy plugin, `services` must provide what the config's handlers need.
+    """
+
+    def __call__(
+        self,
+        config: SocketConfig[Rooms, object],
+        services: Layer[object, object, object] | None = None,
+        options: EngineOptions | None = None,
+    ) -> InMemorySocketRuntime[Rooms]: ...
 
 
 def _factory() -> Iterator[RuntimeFactory]:
     def make(
-        config: SocketConfig,
+        config: SocketConfig[Rooms, object],
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
-    ) -> InMemorySocketRuntime:
+    ) -> InMemorySocketRuntime[Rooms]:
         return make_in_memory_socket_runtime(config, services, options)
 
     yield make

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import keyword
 import logging
-from typing import TYPE_CHECKING, Any, Never, cast
+from typing import TYPE_CHECKING, Any, Generic, Never, cast
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Layer, TaggedError
 from durable_effect.platform import CloudflareEnv
@@ -46,6 +47,10 @@ __all__ = ["AlarmFailed", "DurableObjectCore", "SocketGroup", "make_socket_group
 log = logging.getLogger("durable_effect.cloudflare")
 
 CLOSE_ABNORMAL = 1006
+
+
+Rooms = TypeVar("Rooms")
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 
 
 class AlarmFailed(Exception):
@@ -310,13 +315,13 @@ def _check_class_name(class_name: str) -> str:
     return class_name
 
 
-class SocketGroup:
+class SocketGroup(Generic[Rooms_co]):
     """The rooms of one config on Cloudflare: the Durable Object class to export,
     and the client that reaches its instances through a namespace binding."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         *,
         class_name: str,
         services: Layer[object, object, object] | None = None,
@@ -339,7 +344,7 @@ class SocketGroup:
             self._do_class = _make_do_class(self)
         return self._do_class
 
-    def client(self, namespace: DurableObjectNamespace) -> SocketClientService:
+    def client(self, namespace: DurableObjectNamespace) -> SocketClientService[Rooms_co]:
         """The direct API over `namespace` (e.g. `self.env.ROOMS` in a Worker)."""
         return SocketClientService(self.config, NamespaceBackend(self.config, namespace))
 
@@ -349,18 +354,19 @@ class SocketGroup:
 
 
 def make_socket_group_do(
-    config: SocketConfig,
+    config: SocketConfig[Rooms, object],
     *,
     class_name: str,
     services: Layer[object, object, object] | None = None,
     options: EngineOptions | None = None,
     binding: str = "ROOMS",
-) -> SocketGroup:
+) -> SocketGroup[Rooms]:
     """The Cloudflare host of `config`: `group.DO` is the Durable Object class,
     named `class_name`; export it from the Worker's main module under that name
     (`ChatDO = group.DO`), which is wrangler's `class_name`. `binding` is the
     name of its Durable Object binding (sibling dispatch uses `env.<binding>`);
     `group.client(env.ROOMS)` / `group.layer(env.ROOMS)` reach its instances.
-    `services` is a layer provided to every handler run. Raises `ValueError`
+    `services` is a layer provided to every handler run (with the mypy plugin,
+    it must provide what the config's handlers need). Raises `ValueError`
     when `class_name` is not a name the runtime can export."""
     return SocketGroup(config, class_name=class_name, services=services, options=options, binding=binding)

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import ModuleType
-from typing import Any, Generic, Never, TypeVar, cast, overload
+from typing import Any, Generic, Never, Protocol, cast, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Duration, DurationInput, Effect, Layer, TestClock
 from durable_effect.effect.clock import Clock
@@ -63,6 +64,9 @@ S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
 Ev = TypeVar("Ev", bound=TaggedStruct)
 B = TypeVar("B", bound=TaggedStruct)
+N = TypeVar("N", bound=str)
+Rooms = TypeVar("Rooms")
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 
 
 class CloudflareTestConnection(Generic[C, Ev, B]):
@@ -161,12 +165,12 @@ class _SettlingBackend(NamespaceBackend):
             await self._world.settle()
 
 
-class CloudflareTestRuntime:
+class CloudflareTestRuntime(Generic[Rooms_co]):
     """A socket group on the fake runtime, driven like the in-memory runtime."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
         *,
@@ -180,12 +184,12 @@ class CloudflareTestRuntime:
         self.world = FakeCloudflare(self.clock)
         clock_layer: Layer[object, object, object] = Layer.succeed(Clock, self.clock)
         layer = clock_layer if services is None else Layer.merge(clock_layer, services)
-        self.group: SocketGroup = make_socket_group_do(
+        self.group: SocketGroup[Rooms_co] = make_socket_group_do(
             config, class_name=class_name, services=layer, options=options, binding=binding
         )
         self.binding = binding
         self.namespace: FakeNamespace = self.world.bind(binding, self.group.DO)
-        self.client = SocketClientService(config, _SettlingBackend(self))
+        self.client: SocketClientService[Rooms_co] = SocketClientService(config, _SettlingBackend(self))
 
     async def aclose(self) -> None:
         """Deliver what is still queued, then `close()`."""
@@ -202,11 +206,11 @@ class CloudflareTestRuntime:
     # -- the client API ---------------------------------------------------------------------
 
     @overload
-    def room(self, room: WebSocketRoom[S, C, Ev, B]) -> RoomHandle[S, C, Ev, B]: ...
+    def room(self, room: WebSocketRoom[S, C, Ev, B, N]) -> RoomHandle[S, C, Ev, B]: ...
     @overload
     def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
     def room(
-        self, room: WebSocketRoom[S, C, Ev, B] | str
+        self, room: WebSocketRoom[S, C, Ev, B, N] | str
     ) -> RoomHandle[S, C, Ev, B] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
         return self.client.room(room)
 
@@ -216,7 +220,7 @@ class CloudflareTestRuntime:
 
     @overload
     def testing_connect(
-        self, room: WebSocketRoom[S, C, Ev, B], id: str, opts: UpgradeOpts[C]
+        self, room: WebSocketRoom[S, C, Ev, B, N], id: str, opts: UpgradeOpts[C]
     ) -> Effect[CloudflareTestConnection[C, Ev, B], UpgradeError | RoomNotFoundError]: ...
     @overload
     def testing_connect(
@@ -339,18 +343,28 @@ def check_worker(main: ModuleType, wrangler: Mapping[str, Any]) -> None:
         raise WorkerConfigError(problems)
 
 
-CloudflareRuntimeFactory = Callable[..., CloudflareTestRuntime]
-"""`cloudflare_runtime(config, services=None, options=None)` -> a fresh runtime on the fake."""
+class CloudflareRuntimeFactory(Protocol):
+    """`cloudflare_runtime(config, services=None, options=None)` -> a fresh runtime on the fake.
+
+    With the mypy plugin, `services` must provide what the config's handlers need.
+    """
+
+    def __call__(
+        self,
+        config: SocketConfig[Rooms, object],
+        services: Layer[object, object, object] | None = None,
+        options: EngineOptions | None = None,
+    ) -> CloudflareTestRuntime[Rooms]: ...
 
 
 def _factory() -> Iterator[CloudflareRuntimeFactory]:
     made: list[CloudflareTestRuntime] = []
 
     def make(
-        config: SocketConfig,
+        config: SocketConfig[Rooms, object],
         services: Layer[object, object, object] | None = None,
         options: EngineOptions | None = None,
-    ) -> CloudflareTestRuntime:
+    ) -> CloudflareTestRuntime[Rooms]:
         rt = CloudflareTestRuntime(config, services, options)
         made.append(rt)
         return rt

@@ -28,11 +28,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, overload
 from urllib.parse import parse_qsl, unquote
 
 import anyio
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeVar
 
 from durable_effect.effect import Layer
 from durable_effect.effect.clock import Clock, LiveClock
@@ -67,6 +68,12 @@ __all__ = ["Refuse", "SocketServer", "UpgradeRequest", "make_socket_server"]
 log = logging.getLogger("durable_effect.server")
 
 S = TypeVar("S", bound="ServedSocket")
+RS = TypeVar("RS", bound=BaseModel)
+RC = TypeVar("RC", bound=BaseModel)
+REv = TypeVar("REv", bound=TaggedStruct)
+RB = TypeVar("RB", bound=TaggedStruct)
+RN = TypeVar("RN", bound=str)
+Rooms_co = TypeVar("Rooms_co", covariant=True, default=object)
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
@@ -109,12 +116,14 @@ UpgradeHook: TypeAlias = Callable[[UpgradeRequest], "UpgradeDecision | Awaitable
 May be a plain or an async function."""
 
 
-class SocketServer(InstanceBackend):
-    """Rooms served over ASGI. Call it as an ASGI app; use `client()` in-process."""
+class SocketServer(InstanceBackend, Generic[Rooms_co]):
+    """Rooms served over ASGI. Call it as an ASGI app; use `client()` in-process.
+
+    `Rooms` are the config's rooms (see `SocketRegistry`)."""
 
     def __init__(
         self,
-        config: SocketConfig,
+        config: SocketConfig[Rooms_co, object],
         *,
         storage: ServerStorage | None = None,
         upgrade_options: UpgradeHook | None = None,
@@ -134,7 +143,7 @@ class SocketServer(InstanceBackend):
         self.hibernate_after = hibernate_after
         self.static_dir = Path(static_dir).resolve() if static_dir is not None else None
         self.max_buffered_bytes = max_buffered_bytes
-        self._client = SocketClientService(config, self)
+        self._client: SocketClientService[Rooms_co] = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self._client}
         self.engine = Engine(config, client=lambda: self._client, services=base, options=options, layer=services)
         self._hosts: dict[tuple[str, str], ServerInstanceHost] = {}
@@ -179,11 +188,17 @@ class SocketServer(InstanceBackend):
 
     # -- client API ------------------------------------------------------------------
 
-    def client(self) -> SocketClientService:
+    def client(self) -> SocketClientService[Rooms_co]:
         """The direct API in-process: `server.client().room(Chat).send(id, event)`."""
         return self._client
 
-    def room(self, room: WebSocketRoom[Any, Any, Any, Any] | str) -> RoomHandle[Any, Any, Any, Any]:
+    @overload
+    def room(self, room: WebSocketRoom[RS, RC, REv, RB, RN]) -> RoomHandle[RS, RC, REv, RB]: ...
+    @overload
+    def room(self, room: str) -> RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]: ...
+    def room(
+        self, room: WebSocketRoom[RS, RC, REv, RB, RN] | str
+    ) -> RoomHandle[RS, RC, REv, RB] | RoomHandle[BaseModel, BaseModel, TaggedStruct, TaggedStruct]:
         return self._client.room(room)
 
     def layer(self) -> Layer[SocketClientService, object, object]:
@@ -239,8 +254,9 @@ class SocketServer(InstanceBackend):
     @asynccontextmanager
     async def running(self) -> AsyncIterator[SocketServer]:
         """Run the alarm scheduler and the evictor; on exit close every socket
-        with 1001 and close the storage. The ASGI lifespan does this for you;
-        use it yourself when the app is mounted inside another one."""
+        with 1001, release the services layer's `Layer.scoped` resources and
+        close the storage. The ASGI lifespan does this for you; use it yourself
+        when the app is mounted inside another one."""
         async with anyio.create_task_group() as tg:
             self._running = True
             self._shutting_down = False
@@ -253,6 +269,7 @@ class SocketServer(InstanceBackend):
                 self.shutdown()
                 tg.cancel_scope.cancel()
                 self._running = False
+                await self.engine.aclose()  # shielded inside
 
     def shutdown(self) -> None:
         """Close every socket with 1001 and refuse new upgrades (503): a client
