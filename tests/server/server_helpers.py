@@ -32,21 +32,23 @@ transport = "native"
 
 
 @asynccontextmanager
-async def serve(app: SocketServer, on: str | None = None, *, head_timeout: float = 10.0) -> AsyncIterator[str]:
-    """Serve `app` on an ephemeral port on transport `on` (default: the current one); yield `host:port`."""
+async def serve(
+    app: SocketServer, on: str | None = None, port: int = 0, *, head_timeout: float = 10.0
+) -> AsyncIterator[str]:
+    """Serve `app` on `port` (ephemeral by default) on transport `on` (default: the current one); yield `host:port`."""
     if (on or transport) == "native":
-        async with serve_native(app, head_timeout=head_timeout) as native:
+        async with serve_native(app, port=port, head_timeout=head_timeout) as native:
             yield f"127.0.0.1:{native.port}"
         return
-    async with serve_asgi(app, head_timeout=head_timeout) as addr:
+    async with serve_asgi(app, port, head_timeout=head_timeout) as addr:
         yield addr
 
 
 @asynccontextmanager
-async def serve_asgi(app: SocketServer, *, head_timeout: float = 10.0) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on an ephemeral port, configured as `app.run` does; yield `host:port`."""
+async def serve_asgi(app: SocketServer, port: int = 0, *, head_timeout: float = 10.0) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on `port` (ephemeral by default), configured as `app.run` does; yield `host:port`."""
     global current_uvicorn
-    config = uvicorn_config(app, "127.0.0.1", 0, log_level="warning", head_timeout=head_timeout)
+    config = uvicorn_config(app, "127.0.0.1", port, log_level="warning", head_timeout=head_timeout)
     server = current_uvicorn = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

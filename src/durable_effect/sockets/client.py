@@ -8,7 +8,8 @@
 The client reconnects after a dropped connection (exponential backoff with
 jitter), buffers sends while disconnected (bounded), and stops for good on a
 close it should not fight: 1000 (normal), 1008 (policy), 1012 (replaced by
-another connection with the same id), or an HTTP refusal of the upgrade.
+another connection with the same id), or an HTTP refusal of the upgrade
+(4xx; a 5xx such as a shutting-down server's 503 is retried).
 From Effect code use `connect_effect`, `conn.send_effect` and `conn.next_effect`.
 """
 
@@ -146,6 +147,8 @@ class RoomConnection(Generic[Ev, B]):
                     self._ws = await ws_connect(self.url)
                 except InvalidStatus as exc:
                     self.close_code = exc.response.status_code
+                    if self.close_code >= 500:  # e.g. 503 from a server shutting down: try again
+                        continue
                     self.state = "closed"
                     break
                 except OSError:

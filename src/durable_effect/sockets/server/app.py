@@ -10,6 +10,7 @@ Routes (paths are relative to where the app is mounted):
 | `GET /api/{room}/{id}/connections?tag=` | `[{"id", "tags", "state"}, ...]`                 |
 | `POST /api/{room}/{id}/broadcast`       | a broadcast message (JSON)                       |
 | `POST /api/{room}/{id}/alarm`           | run `on_alarm` now                               |
+| `GET /_durable_effect/client.js`        | the browser client (an ES module)                |
 
 Alarms are persisted and fired by a scheduler task; idle instances are
 evicted after `hibernate_after` seconds and rehydrate from their sockets'
@@ -95,6 +96,9 @@ MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 64
 """The deepest nesting of arrays and objects an API body may have: 400 past it."""
 _JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+BROWSER_PREFIX = "/_durable_effect/"
+BROWSER_DIR = (Path(__file__).parent.parent / "browser").resolve()
+"""The browser client (`client.js`, `client.d.ts`), served under `BROWSER_PREFIX`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         self._last_used: dict[tuple[str, str], float] = {}
         self._alarm_wake: anyio.Event | None = None
         self._running = False
+        self._shutting_down = False
 
     # -- instances -----------------------------------------------------------------
 
@@ -265,6 +270,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         when the app is mounted inside another one."""
         async with anyio.create_task_group() as tg:
             self._running = True
+            self._shutting_down = False
             self._alarm_wake = anyio.Event()
             tg.start_soon(self._alarm_loop)
             tg.start_soon(self._evict_loop)
@@ -277,6 +283,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
                 await self.engine.aclose()  # shielded inside
 
     def shutdown(self) -> None:
+        """Close every socket with 1001 and refuse new upgrades (503): a client
+        let in now would be closed again by the ASGI server's own shutdown."""
+        self._shutting_down = True
         for host in self._hosts.values():
             for socket in host.sockets():
                 socket.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -388,8 +397,10 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             await _json(send, 400, {"error": {"_tag": "BadRequest", "message": "NUL in the path"}})
         elif len(parts) == 4 and parts[0] == "api":
             await self._api(scope, receive, send, parts[1], parts[2], parts[3])
+        elif scope["method"] in ("GET", "HEAD") and path.startswith(BROWSER_PREFIX):
+            await self._static(send, path, BROWSER_DIR, path.removeprefix(BROWSER_PREFIX))
         elif scope["method"] in ("GET", "HEAD") and self.static_dir is not None:
-            await self._static(send, path)
+            await self._static(send, path, self.static_dir, path.lstrip("/") or "index.html")
         else:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route for {path}"}})
 
@@ -479,6 +490,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
     ) -> S | Refuse:
         """Decide and run a WebSocket upgrade (the hook, then on_connect); give
         the accepted socket, or how to refuse it. Every transport calls this."""
+        if self._shutting_down:
+            return Refuse(503, "server shutting down")
         try:
             self.config.room(room)
         except RoomNotFoundError:
@@ -557,12 +570,10 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return Refuse(400, f"query does not give a valid {model.__name__}: {exc.error_count()} error(s)")
         return UpgradeOpts(ConnectionInit(state, id=request.query.get("id")))
 
-    async def _static(self, send: Send, path: str) -> None:
-        assert self.static_dir is not None
-        relative = path.lstrip("/") or "index.html"
+    async def _static(self, send: Send, path: str, root: Path, relative: str) -> None:
         try:
-            target = (self.static_dir / relative).resolve()
-            found = self.static_dir in target.parents and target.is_file()
+            target = (root / relative).resolve()
+            found = root in target.parents and target.is_file()
         except (OSError, ValueError):  # not a name a file can have (too long, ...)
             found = False
         if not found:
