@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck pytest pyodide-deps bench demo clean
+.PHONY: test lint typecheck pytest pyodide-deps typescript-deps bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) pyodide-deps
+pytest: $(STAMP) pyodide-deps typescript-deps
 	$(BIN)/pytest
 
 # The Pyodide test (tests/pyodide): npm's pyodide, the wasm and pure-Python
@@ -58,6 +58,21 @@ $(PYODIDE_OWN)/.stamp: $(PYODIDE_SRC) README.md $(STAMP)
 	$(BIN)/python -m pip wheel -q --no-deps -w $(PYODIDE_OWN) $(PYODIDE)/.cache/src
 	rm -rf $(PYODIDE)/.cache/src
 	touch $@
+
+# The TypeScript test (tests/typescript): npm's typescript compiles the
+# generated room types and the browser client's types with tsc --strict.
+# Without node/npm the step is skipped, and so is that test.
+TYPESCRIPT := tests/typescript
+
+typescript-deps:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(TYPESCRIPT)/node_modules/.package-lock.json; \
+	else \
+		echo "typescript-deps: node/npm not found; the TypeScript test will be skipped"; \
+	fi
+
+$(TYPESCRIPT)/node_modules/.package-lock.json: $(TYPESCRIPT)/package.json $(TYPESCRIPT)/package-lock.json
+	cd $(TYPESCRIPT) && npm ci --no-audit --no-fund --loglevel=error
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -36,7 +36,7 @@ from durable_effect.effect import run_promise
 from durable_effect.sockets import ConnectionInit, SocketConfig, UpgradeOpts, make_in_memory_socket_runtime
 from durable_effect.sockets.memory import START_MS, InMemorySocketRuntime, MemorySocket
 from examples.chat.handlers import config as chat_config
-from examples.chat.registry import Chat, ChatConnection, Message, Say, registry
+from examples.chat.registry import CAMEL, Chat, ChatConnection, Message, Say, registry
 
 REPS = 7
 FANOUT_SIZES = (10, 100, 1_000, 10_000)
@@ -139,6 +139,8 @@ class PlainTyping(BaseModel):
 
 
 class PlainMessage(BaseModel):
+    model_config = CAMEL
+
     text: str
     user_id: str
     ts: float

@@ -119,7 +119,7 @@ async def _baseline_main(port: int) -> None:
             async for raw in ws:
                 data = json.loads(raw)
                 if data.get("_tag") == "Say":
-                    out = {"_tag": "Message", "text": data["text"], "user_id": user_id, "ts": time.time() * 1000}
+                    out = {"_tag": "Message", "text": data["text"], "userId": user_id, "ts": time.time() * 1000}
                     broadcast(clients, json.dumps(out, separators=(",", ":")))
         finally:
             clients.discard(ws)
@@ -152,7 +152,7 @@ def _serve_aiohttp(port: int) -> None:
                     continue
                 data = json.loads(msg.data)
                 if data.get("_tag") == "Say":
-                    out = {"_tag": "Message", "text": data["text"], "user_id": user_id, "ts": time.time() * 1000}
+                    out = {"_tag": "Message", "text": data["text"], "userId": user_id, "ts": time.time() * 1000}
                     frame = json.dumps(out, separators=(",", ":"))
                     for member in list(clients):
                         if not member.closed:
@@ -183,7 +183,7 @@ def _serve_socketio(port: int) -> None:
 
     @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped
     async def say(sid: str, data: dict[str, str]) -> None:
-        out = {"_tag": "Message", "text": data["text"], "user_id": users.get(sid, "anon"), "ts": time.time() * 1000}
+        out = {"_tag": "Message", "text": data["text"], "userId": users.get(sid, "anon"), "ts": time.time() * 1000}
         await sio.emit("message", out, room="bench")
 
     @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from durable_effect.sockets.client import connect
+from durable_effect.sockets.client import ConnectError, connect
 
 from .registry import Chat, Message, Say
 
@@ -27,4 +27,7 @@ async def main(url: str = "ws://127.0.0.1:8787/ws/chat/lobby?userId=bot", replie
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]) if len(sys.argv) > 1 else main())
+    try:
+        asyncio.run(main(sys.argv[1]) if len(sys.argv) > 1 else main())
+    except ConnectError as exc:  # no server there, or the upgrade was refused (e.g. 400 for a bad userId)
+        sys.exit(f"refused with {exc.status}: {exc.reason}" if exc.status is not None else exc.message)

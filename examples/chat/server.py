@@ -1,7 +1,9 @@
 """3. Serve the chat on this machine: `make demo`, then open http://127.0.0.1:8787.
 
 `GET /ws/chat/{id}?userId=NAME` upgrades, as in the seed's fetch entry:
-the connection's id is NAME, tagged `user:NAME`.
+the connection's id is NAME, tagged `user:NAME`. The page (static/index.html)
+talks to the room through the browser client every server ships at
+`/_durable_effect/client.js`.
 """
 
 from __future__ import annotations

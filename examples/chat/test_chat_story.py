@@ -110,7 +110,7 @@ async def test_five_clients_chat_in_one_room() -> None:
         assert new(client) == [hi], client.id
 
     # On the wire the message carries its "_tag", and was encoded once for everyone.
-    assert json.loads(eve.raw_received[-1]) == {"_tag": "Message", "text": "hi all", "user_id": "alice", "ts": now}
+    assert json.loads(eve.raw_received[-1]) == {"_tag": "Message", "text": "hi all", "userId": "alice", "ts": now}
     assert len({c.raw_received[-1] for c in clients.values()}) == 1
 
     # -- Bob and Eve answer; everyone sees both, in the order they were said. --------

@@ -88,8 +88,13 @@ async def test_connections_survive_hibernation() -> None:
 
 
 def test_messages_carry_their_tag_on_the_wire() -> None:
-    assert json.loads(UserJoined(user_id="bob").to_json()) == {"_tag": "UserJoined", "user_id": "bob"}
+    assert json.loads(UserJoined(user_id="bob").to_json()) == {"_tag": "UserJoined", "userId": "bob"}
     assert Chat.event.validate_json('{"_tag": "Say", "text": "hi"}') == Say(text="hi")
+
+
+def test_the_chat_speaks_camel_case_on_the_wire() -> None:
+    assert Chat.broadcast.validate_json('{"_tag": "UserJoined", "userId": "bob"}') == UserJoined(user_id="bob")
+    assert ChatConnection(user_id="ann", joined_at=1).model_dump(by_alias=True) == {"userId": "ann", "joinedAt": 1}
 
 
 def test_every_python_block_of_the_guide_is_in_examples_chat() -> None:

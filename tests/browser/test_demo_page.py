@@ -1,68 +1,29 @@
 """The demo page in headless Chromium, driven over the DevTools protocol.
 
-Two pages join the chat; one types and sends, the other shows the typing
-indicator, the message and who is online. Needs Debian's `chromium` (CI
-installs it); without it the test is skipped and says so.
+The page talks to the room through the browser client the server ships
+(`/_durable_effect/client.js`). Two pages join the chat; one types and sends,
+the other shows the typing indicator, the message and who is online. Then the
+server restarts: both pages reconnect by themselves, what was typed while the
+server was down is delivered, and they keep chatting. Needs Debian's
+`chromium` (CI installs it); without it the test is skipped and says so.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import shutil
-import subprocess
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
-from durable_effect.sockets.server import MemoryStorage
+from durable_effect.sockets.server import MemoryStorage, SQLiteStorage
 from examples.chat.server import make_server
 from tests.server.server_helpers import TRANSPORTS, free_port, serve
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium: apt-get install chromium"),
-]
+from .devtools import CHROMIUM, SKIP_REASON, Page, http, open_page
 
-
-def http(method: str, url: str) -> Any:
-    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5) as response:
-        return json.loads(response.read())
-
-
-class Page:
-    """One browser tab, spoken to over its DevTools WebSocket."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-
-    async def call(self, method: str, **params: object) -> Any:
-        msg_id = next(self.ids)
-        await self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            reply = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-            if reply.get("id") == msg_id:
-                return reply.get("result", {})
-
-    async def js(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        return result.get("result", {}).get("value")
-
-    async def until(self, expression: str, timeout: float = 10.0) -> Any:
-        """Poll a JS expression until it is truthy."""
-        for _ in range(int(timeout / 0.05)):
-            value = await self.js(expression)
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"never became true: {expression}")
+pytestmark = [pytest.mark.anyio, pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)]
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -72,47 +33,13 @@ async def site(request: pytest.FixtureRequest) -> AsyncIterator[str]:
         yield f"http://{addr}"
 
 
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[str]:
-    assert CHROMIUM is not None
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            CHROMIUM,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--remote-debugging-port={port}",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    devtools = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                await asyncio.to_thread(http, "GET", f"{devtools}/json/version")
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield devtools
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def text_of(element: str) -> str:
+    return f"document.getElementById({json.dumps(element)}).textContent"
 
 
-async def open_page(devtools: str, url: str) -> Page:
-    target = await asyncio.to_thread(http, "PUT", f"{devtools}/json/new?{url}")
-    page = Page(await connect(target["webSocketDebuggerUrl"], max_size=None))
-    await page.until("document.readyState === 'complete' && !!document.getElementById('join')")
-    return page
+async def say(page: Page, text: str) -> None:
+    await page.js(f"document.getElementById('text').value = {json.dumps(text)}")
+    await page.js("document.getElementById('say').requestSubmit()")
 
 
 async def join(page: Page, name: str) -> None:
@@ -146,11 +73,55 @@ async def test_two_pages_chat(site: str, browser: str) -> None:
 
     # The server saw it too.
     state = await asyncio.to_thread(http, "GET", f"{site}/api/chat/lobby/state")
-    assert state["message_count"] == 1
+    assert state["messageCount"] == 1
 
     # Bob leaves: Ann's list drops him.
-    await bob.js("ws.close(1000, 'bye')")
+    await bob.js("document.getElementById('leave').click()")
     await ann.until("!document.getElementById('online').textContent.includes('bob')")
     assert await ann.until("document.getElementById('log').textContent.includes('bob left')")
     await ann.ws.close()
     await bob.ws.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_pages_reconnect_after_a_server_restart(transport: str, browser: str, tmp_path: Path) -> None:
+    port = free_port()
+    site = f"http://127.0.0.1:{port}"
+    db = tmp_path / "chat.db"
+    first = make_server(SQLiteStorage(db))
+    async with serve(first, on=transport, port=port):
+        ann = await open_page(browser, site + "/")
+        bob = await open_page(browser, site + "/")
+        await join(ann, "ann")
+        await join(bob, "bob")
+        await ann.until(f"{text_of('online')}.includes('bob')")
+        await say(ann, "before the restart")
+        await bob.until(f"{text_of('log')}.includes('ann: before the restart')")
+        # Going away (1001), as `durable-effect serve` does on SIGTERM on either transport.
+        first.shutdown()
+        await first.closes_sent(5.0)
+
+    # The server is gone: both pages say so, and keep what is typed.
+    for page in (ann, bob):
+        await page.until(f"{text_of('status')}.startsWith('reconnecting')")
+    await say(ann, "typed while down")
+    await say(bob, "me too")
+    assert await ann.js(text_of("status")) == "reconnecting… (1 waiting)"
+    assert "typed while down" not in await bob.js(text_of("log"))
+
+    async with serve(make_server(SQLiteStorage(db)), on=transport, port=port):
+        # Both reconnect by themselves, and what waited goes out: the room echoes
+        # each Message to its sender too. (The other page hears it only if it was
+        # back first: broadcasts are live, the room keeps no history.)
+        for page, said in ((ann, "ann: typed while down"), (bob, "bob: me too")):
+            await page.until(f"{text_of('status')} === 'online'")
+            await page.until(f"{text_of('log')}.includes({json.dumps(said)})")
+        # And they keep chatting.
+        await say(bob, "still here")
+        await ann.until(f"{text_of('log')}.includes('bob: still here')")
+        state = await asyncio.to_thread(http, "GET", f"{site}/api/chat/lobby/state")
+        assert state["messageCount"] == 4  # the count survived the restart (SQLite)
+        log = await ann.js(text_of("log"))
+        assert log.count("ann: typed while down") == 1 and "reconnected" in log
+        await ann.ws.close()
+        await bob.ws.close()

@@ -7,14 +7,28 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from durable_effect.effect import run_promise
+from durable_effect.effect import EffectGen, TaggedError, gen, run_promise
+from durable_effect.sockets import RoomCtx
 from durable_effect.sockets.client import ClientClosedError, ConnectError, SendBufferFullError, connect, connect_effect
-from durable_effect.sockets.server import MemoryStorage, SocketServer
-from examples.chat.registry import Chat, Message, Say, UserJoined, UserLeft
-from examples.chat.server import make_server
+from durable_effect.sockets.server import MemoryStorage, SocketServer, make_socket_server
+from examples.chat.registry import (
+    Chat,
+    ChatConnection,
+    ChatState,
+    Message,
+    Say,
+    Typing,
+    TypingBroadcast,
+    UserJoined,
+    UserLeft,
+)
+from examples.chat.registry import registry as chat_registry
+from examples.chat.server import make_server, upgrade_options
 from tests.server.server_helpers import TRANSPORTS, serve
 
 pytestmark = pytest.mark.anyio
+
+ChatBroadcast = Message | UserJoined | UserLeft | TypingBroadcast
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -83,10 +97,60 @@ async def test_closed_connection_raises_typed_errors(served: tuple[SocketServer,
 
 async def test_refused_upgrade_is_a_connect_error(served: tuple[SocketServer, str]) -> None:
     _, base = served
-    with pytest.raises(ConnectError):
+    with pytest.raises(ConnectError) as refused:
         await connect(f"{base}/ws/nosuchroom/r1?userId=ann", Chat)
-    with pytest.raises(ConnectError):
+    assert refused.value.status == 404
+    assert refused.value.reason == "no room named 'nosuchroom'"
+    with pytest.raises(ConnectError) as refused:
         await connect(f"{base}/ws/chat/r1?userId={'x' * 65}", Chat)
+    assert (refused.value.status, refused.value.reason) == (400, "userId is at most 64 characters")
+
+
+async def test_a_1008_close_is_final(served: tuple[SocketServer, str]) -> None:
+    """Closed as too slow (or for any policy): no reconnect loop, a typed error with the reason."""
+    app, base = served
+    ann = await connect(f"{base}/ws/chat/r3?userId=ann", Chat, min_backoff=0.01)
+    for sock in app.host("chat", "r3").sockets():
+        sock.close(1008, "client too slow")
+    with pytest.raises(ClientClosedError) as closed:
+        while True:
+            await asyncio.wait_for(ann.recv(), 5)
+    assert (closed.value.code, closed.value.reason) == (1008, "client too slow")
+    assert ann.is_closed()
+    assert ann.reconnects == 0
+    with pytest.raises(ClientClosedError):
+        await ann.send(Say(text="after"))
+
+
+class NotWelcome(TaggedError):
+    user_id: str
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_failed_on_connect_names_its_error_class(transport: str) -> None:
+    c = chat_registry.for_(Chat)
+
+    @c.on_connect
+    @gen
+    def on_connect(ctx: RoomCtx[ChatState, ChatConnection, Say | Typing, ChatBroadcast]) -> EffectGen[None, NotWelcome]:
+        conn = ctx.connection
+        assert conn is not None
+        if conn.state.user_id == "mallory":
+            yield from NotWelcome(conn.state.user_id)
+        if conn.state.user_id == "buggy":
+            raise LookupError("an internal detail")
+
+    config = chat_registry.build({"chat": chat_registry.handler(Chat, on_connect=on_connect)})
+    app = make_socket_server(config, storage=MemoryStorage(), upgrade_options=upgrade_options)
+    async with serve(app, on=transport) as addr:
+        with pytest.raises(ConnectError) as refused:
+            await connect(f"ws://{addr}/ws/chat/r1?userId=mallory", Chat)
+        assert (refused.value.status, refused.value.reason) == (500, "on_connect failed: NotWelcome")
+        with pytest.raises(ConnectError) as refused:
+            await connect(f"ws://{addr}/ws/chat/r1?userId=buggy", Chat)
+        assert (refused.value.status, refused.value.reason) == (500, "on_connect failed: LookupError")
+        async with await connect(f"ws://{addr}/ws/chat/r1?userId=ann", Chat) as ann:
+            assert ann.state == "open"
 
 
 async def test_effect_forms(served: tuple[SocketServer, str]) -> None:
@@ -125,7 +189,7 @@ async def test_the_example_bot_answers_ping(served: tuple[SocketServer, str]) ->
 
 async def test_effect_client_story_with_three_clients(served: tuple[SocketServer, str]) -> None:
     """The chat story written as Effect code: three clients join, talk, leave."""
-    from durable_effect.effect import EffectGen, gen, promise
+    from durable_effect.effect import promise
     from durable_effect.sockets.client import RoomConnection
     from examples.chat.registry import Message as ChatMessage
     from examples.chat.registry import Say as ChatSay

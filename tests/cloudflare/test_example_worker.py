@@ -89,7 +89,7 @@ async def connect(entry: Any, world: FakeCloudflare, user: str) -> FakeWebSocket
 
 
 def tags(frames: list[str]) -> list[tuple[str, str]]:
-    return [(m["_tag"], m.get("text") or m.get("user_id", "")) for m in map(json.loads, frames)]
+    return [(m["_tag"], m.get("text") or m.get("userId", "")) for m in map(json.loads, frames)]
 
 
 async def test_the_plain_entry_upgrades_and_says(worker_modules: dict[str, ModuleType]) -> None:
@@ -132,9 +132,9 @@ async def test_the_fastapi_entry_routes_the_upgrade_before_fastapi(worker_module
     assert tags(alice.frames) == [("Message", "hey")]
 
     state = await entry.fetch(FakeRequest("https://chat.test/api/chat/r1/state"))
-    assert json.loads(await state.text())["message_count"] == 1
+    assert json.loads(await state.text())["messageCount"] == 1
     conns = json.loads(await (await entry.fetch(FakeRequest("https://chat.test/api/chat/r1/connections"))).text())
-    assert [(c["id"], c["tags"], c["state"]["user_id"]) for c in conns] == [("alice", ["user:alice"], "alice")]
+    assert [(c["id"], c["tags"], c["state"]["userId"]) for c in conns] == [("alice", ["user:alice"], "alice")]
     tagged = await entry.fetch(FakeRequest("https://chat.test/api/chat/r1/connections?tag=user:bob"))
     assert json.loads(await tagged.text()) == []
     empty = await entry.fetch(FakeRequest("https://chat.test/api/chat/elsewhere/state"))

@@ -16,6 +16,7 @@ MODULES = [
     "durable_effect.sockets.cloudflare",
     "durable_effect.sockets.cloudflare.testing",
     "durable_effect.sockets.client",
+    "durable_effect.sockets.wire",
     "durable_effect.platform",
     "durable_effect.task",
     "durable_effect.task.testing",

@@ -48,7 +48,7 @@ async def chat_story() -> dict[str, Any]:
     by_tag = await run_promise(chat.get_connections(ROOM, "user:carol"))
     return {
         "frames": {name: [json.loads(f) for f in c.raw_received] for name, c in clients.items()},
-        "state": None if state is None else state.model_dump(mode="json"),
+        "state": None if state is None else state.model_dump(mode="json", by_alias=True),
         "connections": [info.id for info in connections],
-        "carol": [[info.id, list(info.tags), info.state.model_dump(mode="json")] for info in by_tag],
+        "carol": [[info.id, list(info.tags), info.state.model_dump(mode="json", by_alias=True)] for info in by_tag],
     }

@@ -51,7 +51,7 @@ def say(text: str, user_id: str) -> tuple[str, str, str]:
 
 
 def said(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return [(m["_tag"], m.get("text", ""), m["user_id"]) for m in messages]
+    return [(m["_tag"], m.get("text", ""), m["userId"]) for m in messages]
 
 
 def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> None:
@@ -63,11 +63,11 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
     for k, name in enumerate(NAMES):
         clients[name] = join(h, name, k * 60_000)
         for earlier in NAMES[:k]:
-            assert h.messages(clients[earlier]) == [{"_tag": "UserJoined", "user_id": name}], earlier
+            assert h.messages(clients[earlier]) == [{"_tag": "UserJoined", "userId": name}], earlier
     assert all(h.messages(c) == [] for c in clients.values())
     state = get(h, "/api/chat/lobby/state")
-    assert state["message_count"] == 0
-    assert state["created_at"] > 1_600_000_000_000  # on_connect read the clock: epoch milliseconds
+    assert state["messageCount"] == 0
+    assert state["createdAt"] > 1_600_000_000_000  # on_connect read the clock: epoch milliseconds
 
     # -- Say fans out to all five, in the order said ------------------------------------------
     h.send_json(clients["alice"], {"_tag": "Say", "text": "hello"})
@@ -86,7 +86,7 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
     h.send_json(clients["carol"], {"_tag": "Typing"})
     assert h.messages(clients["carol"]) == []
     for name in ["alice", "bob", "dave", "eve"]:
-        assert h.messages(clients[name]) == [{"_tag": "Typing", "user_id": "carol"}], name
+        assert h.messages(clients[name]) == [{"_tag": "Typing", "userId": "carol"}], name
 
     # -- a binary frame (an ArrayBuffer in JS) is decoded like a text one -------------------
     h.send_bytes(clients["dave"], json.dumps({"_tag": "Say", "text": "in binary"}).encode())
@@ -105,13 +105,13 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
     assert (answer["status"], json.loads(answer["body"])) == (200, {"status": "ok"})
     for name, c in clients.items():
         assert said(h.messages(c)) == [say("maintenance", "system")], name
-    assert get(h, "/api/chat/lobby/state")["message_count"] == 7
+    assert get(h, "/api/chat/lobby/state")["messageCount"] == 7
 
     # -- connections, and by tag -------------------------------------------------------------
     conns = get(h, "/api/chat/lobby/connections")
     assert sorted(c["id"] for c in conns) == NAMES
     carol = get(h, "/api/chat/lobby/connections?tag=user:carol")
-    assert [(c["id"], c["state"]) for c in carol] == [("carol", {"user_id": "carol", "joined_at": 120_000.0})]
+    assert [(c["id"], c["state"]) for c in carol] == [("carol", {"userId": "carol", "joinedAt": 120_000.0})]
     assert "user:carol" in carol[0]["tags"]
     assert get(h, "/api/chat/lobby/connections?tag=user:mallory") == []
 
@@ -124,21 +124,21 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
         assert said(h.messages(c)) == [say("after the nap", "eve")], name  # ctx.connection is eve
     h.send_json(clients["bob"], {"_tag": "Typing"})
     assert h.messages(clients["bob"]) == []
-    assert all(h.messages(clients[n]) == [{"_tag": "Typing", "user_id": "bob"}] for n in NAMES if n != "bob")
+    assert all(h.messages(clients[n]) == [{"_tag": "Typing", "userId": "bob"}] for n in NAMES if n != "bob")
     after = h.call("inspect", binding="CHAT", name=LOBBY)
     assert after["constructed"] == 2
     assert after["storage"] == before["storage"] | {"state": after["storage"]["state"]}
-    assert json.loads(after["storage"]["state"])["message_count"] == 8
+    assert json.loads(after["storage"]["state"])["messageCount"] == 8
 
     # -- disconnects: a clean close is answered by the DO; a dropped socket too is noticed -----
     closed = h.call("close", client=clients["eve"], code=1000, reason="bye")
     assert closed["answered"] == {"close": 1000, "reason": "bye"}
     assert closed["readyState"] == 3
     for name in ["alice", "bob", "carol", "dave"]:
-        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "user_id": "eve"}], name
+        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "userId": "eve"}], name
     h.call("close", client=clients["dave"], clean=False)
     for name in ["alice", "bob", "carol"]:
-        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "user_id": "dave"}], name
+        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "userId": "dave"}], name
     assert sorted(c["id"] for c in get(h, "/api/chat/lobby/connections")) == ["alice", "bob", "carol"]
     assert get(h, "/api/chat/lobby/connections?tag=user:eve") == []
 
@@ -146,7 +146,7 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
     h.call("hibernate", binding="CHAT", name=LOBBY)
     h.call("close", client=clients["alice"], code=4000, reason="gone")
     for name in ["bob", "carol"]:
-        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "user_id": "alice"}], name
+        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "userId": "alice"}], name
     h.send_json(clients["carol"], {"_tag": "Say", "text": "still here"})
     for name in ["bob", "carol"]:
         assert said(h.messages(clients[name])) == [say("still here", "carol")], name
@@ -155,27 +155,27 @@ def test_five_clients_chat_through_the_durable_object(worker: NodeHarness) -> No
 
     final = h.call("inspect", binding="CHAT", name=LOBBY)
     assert [s["client"] for s in final["sockets"] if s["readyState"] == 1] == [clients["bob"], clients["carol"]]
-    assert get(h, "/api/chat/lobby/state")["message_count"] == 9
+    assert get(h, "/api/chat/lobby/state")["messageCount"] == 9
 
 
 def test_each_room_instance_is_its_own_durable_object(worker: NodeHarness) -> None:
     h = worker
-    lobby_count = get(h, "/api/chat/lobby/state")["message_count"]
+    lobby_count = get(h, "/api/chat/lobby/state")["messageCount"]
     answer = h.call("request", url=f"{WORKER}/ws/chat/annex?userId=yan&at=0", websocket=True)
     yan = answer["client"]
     h.send_json(yan, {"_tag": "Say", "text": "annex"})
     assert said(h.messages(yan)) == [say("annex", "yan")]
-    assert get(h, "/api/chat/annex/state")["message_count"] == 1
+    assert get(h, "/api/chat/annex/state")["messageCount"] == 1
     assert [c["id"] for c in get(h, "/api/chat/annex/connections")] == ["yan"]
-    assert get(h, "/api/chat/lobby/state")["message_count"] == lobby_count
+    assert get(h, "/api/chat/lobby/state")["messageCount"] == lobby_count
     annex = h.call("inspect", binding="CHAT", name="chat:annex")
     assert [s["client"] for s in annex["sockets"]] == [yan]
 
     # A socket error ends the connection like a close: on_close tells the others.
     zoe = h.call("request", url=f"{WORKER}/ws/chat/annex?userId=zoe&at=0", websocket=True)["client"]
-    assert h.messages(yan) == [{"_tag": "UserJoined", "user_id": "zoe"}]
+    assert h.messages(yan) == [{"_tag": "UserJoined", "userId": "zoe"}]
     h.call("error", client=yan, message="connection reset")
-    assert h.messages(zoe) == [{"_tag": "UserLeft", "user_id": "yan"}]
+    assert h.messages(zoe) == [{"_tag": "UserLeft", "userId": "yan"}]
     assert [c["id"] for c in get(h, "/api/chat/annex/connections")] == ["zoe"]
 
     # The Durable Object answers unknown operations itself, with a JSON error.

@@ -54,23 +54,23 @@ def test_the_example_worker_serves_the_chat(entry: NodeHarness) -> None:
         answer = h.call("request", url=f"{WORKER}/ws/chat/main?userId={name}", websocket=True)
         assert answer["status"] == 101, answer
         clients[name] = answer["client"]
-    assert h.messages(clients["ann"]) == [{"_tag": "UserJoined", "user_id": n} for n in ["ben", "cy"]]
-    assert h.messages(clients["ben"]) == [{"_tag": "UserJoined", "user_id": "cy"}]
+    assert h.messages(clients["ann"]) == [{"_tag": "UserJoined", "userId": n} for n in ["ben", "cy"]]
+    assert h.messages(clients["ben"]) == [{"_tag": "UserJoined", "userId": "cy"}]
     assert h.messages(clients["cy"]) == []
 
     h.send_json(clients["ben"], {"_tag": "Say", "text": "hi"})
     for name, c in clients.items():
-        assert [(m["_tag"], m["text"], m["user_id"]) for m in h.messages(c)] == [("Message", "hi", "ben")], name
+        assert [(m["_tag"], m["text"], m["userId"]) for m in h.messages(c)] == [("Message", "hi", "ben")], name
 
     answer = h.call("request", url=f"{WORKER}/api/chat/main/say", method="POST", body=json.dumps({"text": "notice"}))
     assert (answer["status"], json.loads(answer["body"])) == (200, {"status": "ok"})
     for name, c in clients.items():
-        assert [(m["text"], m["user_id"]) for m in h.messages(c)] == [("notice", "system")], name
+        assert [(m["text"], m["userId"]) for m in h.messages(c)] == [("notice", "system")], name
 
     h.call("hibernate", binding="CHAT_DO", name="chat:main")
     h.call("close", client=clients["cy"], code=1000, reason="bye")
     for name in ["ann", "ben"]:
-        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "user_id": "cy"}], name
+        assert h.messages(clients[name]) == [{"_tag": "UserLeft", "userId": "cy"}], name
 
     assert h.call("request", url=f"{WORKER}/nowhere")["status"] == 404
     plain = h.call("request", url=f"{WORKER}/ws/chat/main?userId=dee")  # no Upgrade header
@@ -85,7 +85,7 @@ def test_the_example_fastapi_worker_routes_the_upgrade_before_fastapi(entry: Nod
         answer = h.call("request", url=f"{WORKER}/ws/chat/side?userId={name}", websocket=True)
         assert answer["status"] == 101, answer
         clients[name] = answer["client"]
-    assert h.messages(clients["fay"]) == [{"_tag": "UserJoined", "user_id": "gus"}]
+    assert h.messages(clients["fay"]) == [{"_tag": "UserJoined", "userId": "gus"}]
 
     # The REST routes are FastAPI's, reached through workers.asgi with env in the scope.
     answer = h.call(
@@ -97,11 +97,11 @@ def test_the_example_fastapi_worker_routes_the_upgrade_before_fastapi(entry: Nod
     )
     assert (answer["status"], json.loads(answer["body"])) == (200, {"status": "ok"})
     for name, c in clients.items():
-        assert [(m["text"], m["user_id"]) for m in h.messages(c)] == [("from fastapi", "system")], name
+        assert [(m["text"], m["userId"]) for m in h.messages(c)] == [("from fastapi", "system")], name
 
     state = json.loads(h.call("request", url=f"{WORKER}/api/chat/side/state")["body"])
-    assert state["message_count"] == 1
+    assert state["messageCount"] == 1
     conns = json.loads(h.call("request", url=f"{WORKER}/api/chat/side/connections?tag=user:gus")["body"])
-    assert [(c["id"], c["state"]["user_id"]) for c in conns] == [("gus", "gus")]
+    assert [(c["id"], c["state"]["userId"]) for c in conns] == [("gus", "gus")]
     bad = h.call("request", url=f"{WORKER}/api/chat/side/say", method="POST", body="{}")
     assert bad["status"] == 422  # FastAPI's validation of the body

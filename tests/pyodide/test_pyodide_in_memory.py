@@ -65,7 +65,7 @@ def test_in_memory_chat_story_matches_cpython(harness: NodeHarness) -> None:
         *["Message", "Message", "Typing", "Message", "Message"],
         "UserLeft",
     ]
-    said = [(f["user_id"], f["text"]) for f in frames["eve"] if f["_tag"] == "Message"]
+    said = [(f["userId"], f["text"]) for f in frames["eve"] if f["_tag"] == "Message"]
     assert said == [
         ("alice", "hi all"),
         ("bob", "hey alice"),
@@ -73,9 +73,9 @@ def test_in_memory_chat_story_matches_cpython(harness: NodeHarness) -> None:
         ("eve", "after the nap"),
     ]
     assert not any(f["_tag"] == "Typing" for f in frames["carol"])
-    assert inside["state"]["message_count"] == 4
+    assert inside["state"]["messageCount"] == 4
     assert inside["connections"] == [n for n in NAMES if n != "dave"]
-    assert inside["carol"] == [["carol", ["user:carol"], {"user_id": "carol", "joined_at": 1_700_000_120_000.0}]]
+    assert inside["carol"] == [["carol", ["user:carol"], {"userId": "carol", "joinedAt": 1_700_000_120_000.0}]]
 
 
 def test_attachment_sizes_are_what_v8_serializes(harness: NodeHarness) -> None:

@@ -82,7 +82,7 @@ class Default(WorkerEntrypoint):
                 return _json(200, {"status": "ok"})
             case ["api", room, room_id, "state"]:
                 state = await run_promise(self._client(room).room(room).get_state(room_id))
-                return _json(200, None if state is None else state.model_dump(mode="json"))
+                return _json(200, None if state is None else state.model_dump(mode="json", by_alias=True))
             case ["api", room, room_id, "connections"]:
                 tag = query.get("tag", [None])[0]
                 infos = await run_promise(self._client(room).room(room).get_connections(room_id, tag))

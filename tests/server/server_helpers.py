@@ -18,9 +18,13 @@ from websockets.asyncio.client import ClientConnection
 
 from durable_effect.sockets.server import SocketServer
 from durable_effect.sockets.server.native import serve_native
+from durable_effect.sockets.server.uvicorn_ws import uvicorn_config
 
 TIMEOUT = 5.0
 
+
+current_uvicorn: uvicorn.Server | None = None
+"""The uvicorn server `serve_asgi` runs (tests look at its connections)."""
 
 TRANSPORTS = ["native", "asgi"]
 transport = "native"
@@ -28,21 +32,24 @@ transport = "native"
 
 
 @asynccontextmanager
-async def serve(app: SocketServer, on: str | None = None) -> AsyncIterator[str]:
-    """Serve `app` on an ephemeral port on transport `on` (default: the current one); yield `host:port`."""
+async def serve(
+    app: SocketServer, on: str | None = None, port: int = 0, *, head_timeout: float = 10.0
+) -> AsyncIterator[str]:
+    """Serve `app` on `port` (ephemeral by default) on transport `on` (default: the current one); yield `host:port`."""
     if (on or transport) == "native":
-        async with serve_native(app) as native:
+        async with serve_native(app, port=port, head_timeout=head_timeout) as native:
             yield f"127.0.0.1:{native.port}"
         return
-    async with serve_asgi(app) as addr:
+    async with serve_asgi(app, port, head_timeout=head_timeout) as addr:
         yield addr
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on an ephemeral port; yield `host:port`."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio", lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
+async def serve_asgi(app: SocketServer, port: int = 0, *, head_timeout: float = 10.0) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on `port` (ephemeral by default), configured as `app.run` does; yield `host:port`."""
+    global current_uvicorn
+    config = uvicorn_config(app, "127.0.0.1", port, log_level="warning", head_timeout=head_timeout)
+    server = current_uvicorn = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
         with anyio.fail_after(TIMEOUT):

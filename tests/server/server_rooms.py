@@ -136,6 +136,8 @@ def upgrade_options(request: UpgradeRequest) -> UpgradeOpts[NoteConn] | Refuse:
     name = request.query.get("name", "anon")
     if name == "forbidden":
         return Refuse(403, "not you")
+    if name == "explode":
+        raise RuntimeError("a bug in the hook")
     extra = [f"t{i}" for i in range(int(request.query.get("ntags", "0")))]
     dup = request.query.get("dup", "allow")
     policy: Policy = "reject" if dup == "reject" else "replace" if dup == "replace" else "allow"
@@ -179,3 +181,22 @@ def make_hanging_server(storage: ServerStorage) -> SocketServer:
     assert isinstance(storage, SQLiteStorage)
     storage.close()
     return build(_HangingStorage(storage.path))
+
+
+class FailingStorage(MemoryStorage):
+    """A disk that went away: every commit fails, and so does every load of instance `broken`."""
+
+    def commit(
+        self, room: str, id: str, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None = None
+    ) -> None:
+        raise OSError("disk is gone")
+
+    def load(self, room: str, id: str, key: str) -> str | None:
+        if id == "broken":
+            raise OSError("disk is gone")
+        return super().load(room, id, key)
+
+
+def make_failing_server(storage: ServerStorage) -> SocketServer:
+    """The `durable-effect serve` entry point over a `FailingStorage`."""
+    return build(FailingStorage())

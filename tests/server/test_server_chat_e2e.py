@@ -33,14 +33,14 @@ async def test_chat_story_over_real_websockets() -> None:
             # every earlier user hears this one join; the joiner does not hear itself
             for earlier in USERS[: USERS.index(name)]:
                 msg = await recv(clients[earlier])
-                assert msg == {"_tag": "UserJoined", "user_id": name}
+                assert msg == {"_tag": "UserJoined", "userId": name}
         for ws in clients.values():
             await nothing_more(ws, 0.1)
 
         status, state = await http("GET", f"{api}/state")
         assert status == 200
-        assert state["message_count"] == 0
-        assert state["created_at"] > 0
+        assert state["messageCount"] == 0
+        assert state["createdAt"] > 0
 
         # Say fans out to all five, in order
         await clients["alice"].send(json.dumps({"_tag": "Say", "text": "hello"}))
@@ -48,8 +48,8 @@ async def test_chat_story_over_real_websockets() -> None:
         for name, ws in clients.items():
             first = await recv(ws)
             second = await recv(ws)
-            assert (first["_tag"], first["text"], first["user_id"]) == ("Message", "hello", "alice"), name
-            assert (second["_tag"], second["text"], second["user_id"]) == ("Message", "hi alice", "bob"), name
+            assert (first["_tag"], first["text"], first["userId"]) == ("Message", "hello", "alice"), name
+            assert (second["_tag"], second["text"], second["userId"]) == ("Message", "hi alice", "bob"), name
             assert second["ts"] >= first["ts"]
 
         # Typing reaches everyone but the sender
@@ -57,7 +57,7 @@ async def test_chat_story_over_real_websockets() -> None:
         for name, ws in clients.items():
             if name == "carol":
                 continue
-            assert await recv(ws) == {"_tag": "Typing", "user_id": "carol"}
+            assert await recv(ws) == {"_tag": "Typing", "userId": "carol"}
         await nothing_more(clients["carol"])
 
         # the direct API over HTTP: the message comes from "system"
@@ -66,11 +66,11 @@ async def test_chat_story_over_real_websockets() -> None:
         assert body == {"status": "ok"}
         for ws in clients.values():
             msg = await recv(ws)
-            assert (msg["_tag"], msg["text"], msg["user_id"]) == ("Message", "maintenance at noon", "system")
+            assert (msg["_tag"], msg["text"], msg["userId"]) == ("Message", "maintenance at noon", "system")
 
         status, state = await http("GET", f"{api}/state")
         assert status == 200
-        assert state["message_count"] == 3
+        assert state["messageCount"] == 3
 
         status, conns = await http("GET", f"{api}/connections")
         assert status == 200
@@ -80,15 +80,15 @@ async def test_chat_story_over_real_websockets() -> None:
         assert len(conns) == 1
         assert conns[0]["id"] == "alice"
         assert conns[0]["tags"] == ["user:alice"]
-        assert conns[0]["state"]["user_id"] == "alice"
+        assert conns[0]["state"]["userId"] == "alice"
 
         # disconnects: the rest hear UserLeft
         await clients["eve"].close()
         for name in ["alice", "bob", "carol", "dave"]:
-            assert await recv(clients[name]) == {"_tag": "UserLeft", "user_id": "eve"}
+            assert await recv(clients[name]) == {"_tag": "UserLeft", "userId": "eve"}
         await clients["dave"].close()
         for name in ["alice", "bob", "carol"]:
-            assert await recv(clients[name]) == {"_tag": "UserLeft", "user_id": "dave"}
+            assert await recv(clients[name]) == {"_tag": "UserLeft", "userId": "dave"}
 
         status, conns = await http("GET", f"{api}/connections")
         assert sorted(c["id"] for c in conns) == ["alice", "bob", "carol"]
@@ -99,6 +99,6 @@ async def test_chat_story_over_real_websockets() -> None:
         await clients["carol"].send(json.dumps({"_tag": "Say", "text": "still here"}))
         for name in ["alice", "bob", "carol"]:
             msg = await recv(clients[name])
-            assert (msg["text"], msg["user_id"]) == ("still here", "carol")
+            assert (msg["text"], msg["userId"]) == ("still here", "carol")
         status, state = await http("GET", f"{api}/state")
-        assert state["message_count"] == 4
+        assert state["messageCount"] == 4

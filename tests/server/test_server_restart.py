@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from . import server_helpers
-from .server_helpers import free_port, http, recv, serve, wait_closed
+from .server_helpers import free_port, http, raise_nofile, recv, serve, wait_closed
 from .server_rooms import build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +27,13 @@ TARGET = "tests.server.server_rooms:make_server"
 
 
 @contextmanager
-def serve_process(db: Path, port: int, log: Path, target: str = TARGET) -> Iterator[subprocess.Popen[bytes]]:
+def serve_process(
+    db: Path, port: int, log: Path, target: str = TARGET, *, nofile: int | None = None, debug: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    def limit_files() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [
@@ -42,8 +50,10 @@ def serve_process(db: Path, port: int, log: Path, target: str = TARGET) -> Itera
                 "warning",
                 "--transport",
                 server_helpers.transport,
+                *(["--debug"] if debug else []),
             ],
             cwd=ROOT,
+            preexec_fn=limit_files,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -222,3 +232,62 @@ async def test_shutdown_in_process_closes_with_1001() -> None:
             with anyio.fail_after(5):
                 while (await http("GET", f"http://{addr}/api/notes/s1/connections"))[1] != []:
                     await asyncio.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_a_failure_is_logged_with_its_own_traceback_only(tmp_path: Path) -> None:
+    """The server does not run inside an `except ImportError` (the optional uvloop):
+    a failure's traceback carries no unrelated chained exception."""
+    db, log = tmp_path / "rooms.db", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log, "tests.server.server_rooms:make_failing_server", debug=True) as proc:
+        await wait_ready(proc, base, log)
+        status, body = await http("POST", f"{base}/api/notes/f1/send", {"_tag": "Add", "text": "x"})
+        assert status == 500
+        assert body["error"]["_tag"]
+        status, body = await http("GET", f"{base}/api/notes/broken/state")
+        assert (status, body["error"]["message"]) == (500, "the server failed (OSError: disk is gone)")  # --debug
+        status, _ = await http("GET", f"{base}/api/notes/broken/state")
+        assert status == 500
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert "OSError: disk is gone" in text
+    assert "uvloop" not in text and "ImportError" not in text
+    assert "During handling of the above exception" not in text
+
+
+@pytest.mark.anyio
+async def test_running_out_of_file_descriptors_is_logged_once_and_survived(tmp_path: Path) -> None:
+    """Out of descriptors, accept() fails over and over: the server backs off and logs
+    it once per interval instead of a traceback per attempt, and serves again after."""
+    raise_nofile(1024)
+    db, log = tmp_path / "rooms.db", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_process(db, port, log, nofile=64) as proc:
+        await wait_ready(proc, base, log)
+        hogs: list[socket.socket] = []
+        try:
+            for _ in range(120):  # more connections than the server has descriptors
+                hog = socket.socket()
+                hog.setblocking(False)
+                await asyncio.get_running_loop().sock_connect(hog, ("127.0.0.1", port))
+                hogs.append(hog)
+            await asyncio.sleep(1.5)  # asyncio retries accept() each second meanwhile
+        finally:
+            for hog in hogs:
+                hog.close()
+        with anyio.fail_after(10):
+            while True:  # descriptors are free again: the server answers
+                try:
+                    if (await http("GET", f"{base}/api/notes/none/state"))[0] == 200:
+                        break
+                except OSError:
+                    await asyncio.sleep(0.2)
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert 1 <= text.count("out of file descriptors") <= 2, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]

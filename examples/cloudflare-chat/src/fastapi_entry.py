@@ -62,7 +62,9 @@ async def state(room_id: str, request: Request) -> ChatState | None:
 @app.get("/api/chat/{room_id}/connections")
 async def connections(room_id: str, request: Request, tag: str | None = None) -> list[ConnectionOut]:
     infos = await run_promise(rooms(request).room(Chat).get_connections(room_id, tag))
-    return [ConnectionOut(id=i.id, tags=list(i.tags), state=i.state.model_dump(mode="json")) for i in infos]
+    return [
+        ConnectionOut(id=i.id, tags=list(i.tags), state=i.state.model_dump(mode="json", by_alias=True)) for i in infos
+    ]
 
 
 class Default(WorkerEntrypoint):

@@ -8,13 +8,15 @@
 The client reconnects after a dropped connection (exponential backoff with
 jitter), buffers sends while disconnected (bounded), and stops for good on a
 close it should not fight: 1000 (normal), 1008 (policy), 1012 (replaced by
-another connection with the same id), or an HTTP refusal of the upgrade.
+another connection with the same id), or an HTTP refusal of the upgrade
+(4xx; a 5xx such as a shutting-down server's 503 is retried).
 From Effect code use `connect_effect`, `conn.send_effect` and `conn.next_effect`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections import deque
@@ -61,9 +63,13 @@ class SendBufferFullError(TaggedError):
 
 
 class ConnectError(TaggedError):
-    """The first connection could not be made."""
+    """The first connection could not be made. `status` is the HTTP status of a
+    refused upgrade (None when no answer came) and `reason` the server's reason
+    (the `message` of its JSON error body, e.g. "on_connect failed: ...")."""
 
     message: str
+    status: int | None = None
+    reason: str = ""
 
 
 class _Closed:
@@ -141,6 +147,8 @@ class RoomConnection(Generic[Ev, B]):
                     self._ws = await ws_connect(self.url)
                 except InvalidStatus as exc:
                     self.close_code = exc.response.status_code
+                    if self.close_code >= 500:  # e.g. 503 from a server shutting down: try again
+                        continue
                     self.state = "closed"
                     break
                 except OSError:
@@ -260,16 +268,30 @@ async def connect(
     Raises `ConnectError` when the first connection cannot be made (refused
     upgrades included); later drops are retried when `reconnect` is on.
     """
-    from websockets.exceptions import InvalidHandshake
+    from websockets.exceptions import InvalidHandshake, InvalidStatus
 
     conn: RoomConnection[Ev, B] = RoomConnection(
         url, room, reconnect=reconnect, min_backoff=min_backoff, max_backoff=max_backoff, max_buffered=max_buffered
     )
     try:
         await conn._start()
+    except InvalidStatus as exc:
+        status, reason = exc.response.status_code, _refusal_reason(exc.response.body)
+        raise ConnectError(f"{url} refused the upgrade with {status}: {reason}", status, reason) from None
     except (OSError, InvalidHandshake) as exc:
         raise ConnectError(f"could not connect to {url}: {exc}") from None
     return conn
+
+
+def _refusal_reason(body: bytes | bytearray) -> str:
+    """The message of the server's JSON error body, or the body's text."""
+    text = bytes(body).decode(errors="replace").strip()
+    try:
+        error = json.loads(text)["error"]
+        message = error["message"] if isinstance(error, dict) else None
+    except (ValueError, KeyError, TypeError):
+        return text[:500]
+    return str(message) if message is not None else text[:500]
 
 
 def connect_effect(

@@ -79,9 +79,9 @@ class ServerTasks(TaskInstanceBackend):
         run: Callable[[], Awaitable[Any]] | None = None
         if (method, action) == ("POST", "send"):
             try:
-                body = await _read_json(receive)
+                body = await _read_json(receive, self.server.body_timeout)
             except _BadBody as exc:
-                await _json(send, 400, {"error": {"_tag": "BadRequest", "message": str(exc)}})
+                await _json(send, exc.status, {"error": {"_tag": "BadRequest", "message": str(exc)}})
                 return
             run = lambda: self.send(name, id, body)  # noqa: E731
         elif (method, action) == ("POST", "alarm"):

@@ -10,6 +10,7 @@ Routes (paths are relative to where the app is mounted):
 | `GET /api/{room}/{id}/connections?tag=` | `[{"id", "tags", "state"}, ...]`                 |
 | `POST /api/{room}/{id}/broadcast`       | a broadcast message (JSON)                       |
 | `POST /api/{room}/{id}/alarm`           | run `on_alarm` now                               |
+| `GET /_durable_effect/client.js`        | the browser client (an ES module)                |
 
 Alarms are persisted and fired by a scheduler task; idle instances are
 evicted after `hibernate_after` seconds and rehydrate from their sockets'
@@ -18,10 +19,12 @@ attachments on the next frame, exactly like a hibernated Durable Object.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
 import mimetypes
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
@@ -89,6 +92,16 @@ CLOSE_GOING_AWAY = 1001
 SHUTDOWN_GRACE = 2.0  # seconds the ASGI writers get to send their 1001 closes
 ALARM_READ_RETRY = 1.0  # seconds the alarm scheduler waits after a storage error
 DEFAULT_MAX_BUFFERED = 4 << 20
+DEFAULT_BODY_TIMEOUT = 10.0
+MAX_HEAD_BYTES = 64 << 10
+"""The most bytes a request's head (request line and headers) may take: 431 past it."""
+MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 64
+"""The deepest nesting of arrays and objects an API body may have: 400 past it."""
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+BROWSER_PREFIX = "/_durable_effect/"
+BROWSER_DIR = (Path(__file__).parent.parent / "browser").resolve()
+"""The browser client (`client.js`, `client.d.ts`), served under `BROWSER_PREFIX`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +144,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         hibernate_after: float = 60.0,
         static_dir: str | Path | None = None,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        debug: bool = False,
         clock: Clock | None = None,
         transport: Transport = "native",
         tasks: TaskConfig | None = None,
@@ -143,6 +158,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         self.hibernate_after = hibernate_after
         self.static_dir = Path(static_dir).resolve() if static_dir is not None else None
         self.max_buffered_bytes = max_buffered_bytes
+        self.body_timeout = body_timeout
+        self.debug = debug
+        """Tell clients the message of an unexpected failure, not only its class (never in production)."""
         self._client: SocketClientService[Rooms_co] = SocketClientService(config, self)
         base: dict[type, object] = {Clock: self.clock, SocketClientService: self._client}
         self.tasks = None if tasks is None else _serve_tasks(tasks, self, base)  # stored under `task:<name>`
@@ -152,6 +170,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         self._last_used: dict[tuple[str, str], float] = {}
         self._alarm_wake: anyio.Event | None = None
         self._running = False
+        self._shutting_down = False
 
     # -- instances -----------------------------------------------------------------
 
@@ -221,7 +240,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
     ) -> None:
         """Serve until SIGINT/SIGTERM on `transport` (default: the one given to
         the constructor); sockets are closed with 1001 and storage is closed."""
-        from durable_effect.sockets.server.native import run_native
+        from durable_effect.sockets.server.native import quiet_accept_errors, run_native
+        from durable_effect.sockets.server.uvicorn_ws import uvicorn_config
 
         if (transport or self.transport) == "native":
             run_native(self, host, port)
@@ -231,6 +251,10 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         app = self
 
         class Server(uvicorn.Server):
+            async def startup(self, sockets: list[RawSocket] | None = None) -> None:
+                quiet_accept_errors(asyncio.get_running_loop())
+                await super().startup(sockets)
+
             async def shutdown(self, sockets: list[RawSocket] | None = None) -> None:
                 # Close the sockets with 1001 (going away) and let the closes go
                 # out first: uvicorn's own shutdown would close them with 1012.
@@ -239,15 +263,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
                 await app.closes_sent(SHUTDOWN_GRACE)
                 await super().shutdown(sockets)
 
-        config = uvicorn.Config(
-            self,
-            host=host,
-            port=port,
-            ws="websockets-sansio",
-            lifespan="on",
-            log_level=log_level,
-        )
-        Server(config).run()
+        Server(uvicorn_config(self, host, port, log_level=log_level)).run()
 
     # -- background work ---------------------------------------------------------------
 
@@ -259,6 +275,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         when the app is mounted inside another one."""
         async with anyio.create_task_group() as tg:
             self._running = True
+            self._shutting_down = False
             self._alarm_wake = anyio.Event()
             tg.start_soon(self._alarm_loop)
             tg.start_soon(self._evict_loop)
@@ -271,6 +288,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
                 await self.engine.aclose()  # shielded inside
 
     def shutdown(self) -> None:
+        """Close every socket with 1001 and refuse new upgrades (503): a client
+        let in now would be closed again by the ASGI server's own shutdown."""
+        self._shutting_down = True
         for host in self._hosts.values():
             for socket in host.sockets():
                 socket.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -361,6 +381,15 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         path = _route_path(scope)
         parts = [unquote(p) for p in path.strip("/").split("/")]
+        head_bytes = len(path) + len(scope.get("query_string", b"")) + sum(
+            len(k) + len(v) + 4 for k, v in scope.get("headers", [])
+        )
+        if head_bytes > MAX_HEAD_BYTES:  # however the transport read it: one chunk or many
+            if kind == "websocket":
+                await _deny(scope, send, 431, "request head too large")
+            elif kind == "http":
+                await _json(send, 431, {"error": {"_tag": "BadRequest", "message": "request head too large"}})
+            return
         if kind == "websocket":
             if len(parts) == 3 and parts[0] == "ws":
                 await self._websocket(scope, receive, send, parts[1], parts[2])
@@ -369,12 +398,16 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         if kind != "http":
             return
-        if len(parts) == 4 and parts[0] == "api":
+        if any("\0" in p for p in parts):
+            await _json(send, 400, {"error": {"_tag": "BadRequest", "message": "NUL in the path"}})
+        elif len(parts) == 4 and parts[0] == "api":
             await self._api(scope, receive, send, parts[1], parts[2], parts[3])
         elif len(parts) == 4 and parts[0] == "task" and self.tasks is not None:
             await self.tasks.api(scope, receive, send, parts[1], parts[2], parts[3])
+        elif scope["method"] in ("GET", "HEAD") and path.startswith(BROWSER_PREFIX):
+            await self._static(send, path, BROWSER_DIR, path.removeprefix(BROWSER_PREFIX))
         elif scope["method"] in ("GET", "HEAD") and self.static_dir is not None:
-            await self._static(send, path)
+            await self._static(send, path, self.static_dir, path.lstrip("/") or "index.html")
         else:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route for {path}"}})
 
@@ -398,9 +431,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         run: Callable[[], Awaitable[object]] | None = None
         if (method, action) in (("POST", "send"), ("POST", "broadcast")):
             try:
-                body = await _read_json(receive)
+                body = await _read_json(receive, self.body_timeout)
             except _BadBody as exc:
-                await _json(send, 400, {"error": {"_tag": "BadRequest", "message": str(exc)}})
+                await _json(send, exc.status, {"error": {"_tag": "BadRequest", "message": str(exc)}})
                 return
             deliver = self.send if action == "send" else self.broadcast
             run = lambda: deliver(room, id, body)  # noqa: E731
@@ -424,6 +457,10 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         except RoomNotFoundError as exc:
             await _json(send, 404, _error_body(exc))
+            return
+        except Exception as exc:  # storage or engine failure: an answer, never silence
+            log.exception("%s /api/%s/%s/%s failed", method, room, id, action)
+            await _json(send, 500, _internal_error(exc, self.debug))
             return
         if action == "state":
             await _json(send, 200, None if result is None else _model_json(result))
@@ -460,11 +497,17 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
     ) -> S | Refuse:
         """Decide and run a WebSocket upgrade (the hook, then on_connect); give
         the accepted socket, or how to refuse it. Every transport calls this."""
+        if self._shutting_down:
+            return Refuse(503, "server shutting down")
         try:
             self.config.room(room)
         except RoomNotFoundError:
             return Refuse(404, f"no room named {room!r}")
-        decided = await self._upgrade_options(UpgradeRequest(room, id, query, headers))
+        try:
+            decided = await self._upgrade_options(UpgradeRequest(room, id, query, headers))
+        except Exception as exc:  # a bug in the hook: refuse, never hang
+            log.exception("upgrade_options failed for /ws/%s/%s", room, id)
+            return Refuse(500, _internal_error(exc, self.debug)["error"]["message"])
         if isinstance(decided, Refuse):
             return decided
         host = self.host(room, id)
@@ -480,6 +523,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             await self.instance(room, id).upgrade(decided, accept)
         except UpgradeError as exc:
             return Refuse(exc.status, exc.message)
+        except Exception as exc:  # storage or engine failure: refuse the upgrade, never hang it
+            log.exception("upgrade of /ws/%s/%s failed", room, id)
+            return Refuse(500, _internal_error(exc, self.debug)["error"]["message"])
         return holder[0]
 
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
@@ -501,14 +547,13 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
 
     async def _writer(self, socket: ServerSocket, send: Send, scope: anyio.CancelScope) -> None:
         try:
-            while True:
-                batch = await socket.next_batch()
-                for item in batch:
-                    if isinstance(item, Close):
-                        await send({"type": "websocket.close", "code": item.code, "reason": item.reason})
-                        return
-                    socket.buffered -= len(item)
-                    await send({"type": "websocket.send", "text": item})
+            with anyio.CancelScope() as socket.sending:
+                await _write(socket, send)
+            if socket.sending.cancel_called:
+                # Closed as too slow: the send waiting for the client was cancelled and
+                # its unsent frames dropped; what is left is the close.
+                socket.sending = None
+                await _write(socket, send)
         except OSError:
             socket.mark_closed()
 
@@ -532,11 +577,13 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return Refuse(400, f"query does not give a valid {model.__name__}: {exc.error_count()} error(s)")
         return UpgradeOpts(ConnectionInit(state, id=request.query.get("id")))
 
-    async def _static(self, send: Send, path: str) -> None:
-        assert self.static_dir is not None
-        relative = path.lstrip("/") or "index.html"
-        target = (self.static_dir / relative).resolve()
-        if self.static_dir not in target.parents or not target.is_file():
+    async def _static(self, send: Send, path: str, root: Path, relative: str) -> None:
+        try:
+            target = (root / relative).resolve()
+            found = root in target.parents and target.is_file()
+        except (OSError, ValueError):  # not a name a file can have (too long, ...)
+            found = False
+        if not found:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no file {path}"}})
             return
         body = target.read_bytes()
@@ -570,7 +617,20 @@ def _serve_tasks(config: TaskConfig, server: SocketServer, services: dict[type, 
 
 
 class _BadBody(Exception):
-    pass
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _write(socket: ServerSocket, send: Send) -> None:
+    """Send the socket's frames as the gate lets them through, up to and including its close."""
+    while True:
+        for item in await socket.next_batch():
+            if isinstance(item, Close):
+                await send({"type": "websocket.close", "code": item.code, "reason": item.reason})
+                return
+            socket.buffered -= len(item)
+            await send({"type": "websocket.send", "text": item})
 
 
 def _route_path(scope: Scope) -> str:
@@ -581,33 +641,65 @@ def _route_path(scope: Scope) -> str:
     return path or "/"
 
 
-async def _read_json(receive: Receive) -> object:
+async def _read_json(receive: Receive, timeout: float) -> object:
+    """The request body as JSON: 408 when it does not arrive within `timeout`
+    seconds, 413 past 1 MiB, 400 when it is not JSON or nested too deeply."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        body = message.get("body", b"")
-        size += len(body)
-        if size > 1 << 20:
-            raise _BadBody("request body over 1 MiB")
-        chunks.append(body)
-        if not message.get("more_body", False):
-            break
+    with anyio.move_on_after(timeout) as scope:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _BadBody("the client went away")
+            body = message.get("body", b"")
+            size += len(body)
+            if size > MAX_BODY_BYTES:
+                raise _BadBody("request body over 1 MiB", 413)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+    if scope.cancelled_caught:
+        raise _BadBody(f"request body not received within {timeout:g} s", 408)
+    data = b"".join(chunks) or b"null"
+    if _too_deep(data):
+        raise _BadBody(f"JSON nested more than {MAX_JSON_DEPTH} deep")
     try:
-        return json.loads(b"".join(chunks) or b"null")
-    except ValueError as exc:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
         raise _BadBody(f"body is not JSON: {exc}") from None
+
+
+def _too_deep(data: bytes) -> bool:
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:  # the usual case: nothing to scan
+        return False
+    depth = 0
+    for match in _JSON_NESTING.finditer(data):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def _internal_error(exc: Exception, debug: bool) -> dict[str, dict[str, str]]:
+    """What a client learns of an unexpected failure: its class, and its message only in debug mode."""
+    detail = f"{type(exc).__name__}: {exc}" if debug else type(exc).__name__
+    return {"error": {"_tag": "InternalError", "message": f"the server failed ({detail})"}}
+
+
+_CLOSING_STATUSES = frozenset({400, 408, 413, 431})
+"""Bad requests: the connection closes after the answer (what follows on it cannot be trusted)."""
 
 
 async def _json(send: Send, status: int, payload: object) -> None:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status in _CLOSING_STATUSES:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

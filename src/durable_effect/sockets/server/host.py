@@ -17,6 +17,8 @@ from durable_effect.sockets.server.storage import ServerStorage, StorageBusyErro
 __all__ = ["Close", "ServedSocket", "ServerInstanceHost", "ServerSocket", "SharedFrame", "retry_busy", "text_frame"]
 
 CLOSE_POLICY_VIOLATION = 1008
+TOO_SLOW_REASON = "client too slow"
+"""The reason of the 1008 close a socket gets when its unsent frames pass `max_buffered_bytes`."""
 
 
 BUSY_RETRY_SECONDS = 2.0
@@ -89,7 +91,18 @@ class ServerSocket:
     """A WebSocket served by the ASGI app: frames go to an outbox that the
     connection's writer drains once the instance's output gate is open."""
 
-    __slots__ = ("_attachment", "_gate", "_open", "_wake", "buffered", "close_code", "max_buffered", "outbox", "tags")
+    __slots__ = (
+        "_attachment",
+        "_gate",
+        "_open",
+        "_wake",
+        "buffered",
+        "close_code",
+        "max_buffered",
+        "outbox",
+        "sending",
+        "tags",
+    )
 
     def __init__(self, tags: list[str], gate: Callable[[], bool], max_buffered: int) -> None:
         self.tags = tags
@@ -101,6 +114,8 @@ class ServerSocket:
         self.buffered = 0
         self.max_buffered = max_buffered
         self.close_code: int | None = None
+        self.sending: anyio.CancelScope | None = None
+        """The writer's send in progress: cancelled when the socket is closed as too slow."""
 
     def is_open(self) -> bool:
         return self._open
@@ -112,7 +127,13 @@ class ServerSocket:
         if self.buffered > self.max_buffered:
             # A client that does not read is closed, never allowed to grow memory;
             # the sender's run goes on (one slow client never fails a broadcast).
-            self.close(CLOSE_POLICY_VIOLATION, "too many unsent messages")
+            # Its unsent frames are dropped and the send stuck behind them is
+            # cancelled, so that the close goes out now.
+            self.outbox.clear()
+            self.buffered = 0
+            self.close(CLOSE_POLICY_VIOLATION, TOO_SLOW_REASON)
+            if self.sending is not None:
+                self.sending.cancel()
             return
         self.outbox.append(frame)
         self.wake()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import signal
@@ -34,27 +35,37 @@ from http import HTTPStatus
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
+import anyio
 import h11
 from websockets.exceptions import ProtocolError
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import Close, Frame, Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
-from durable_effect.sockets.server.app import Message, Refuse, Scope, SocketServer
-from durable_effect.sockets.server.host import CLOSE_POLICY_VIOLATION, ServerInstanceHost, SharedFrame, text_frame
+from durable_effect.sockets.server.app import MAX_HEAD_BYTES, Message, Refuse, Scope, SocketServer
+from durable_effect.sockets.server.host import (
+    CLOSE_POLICY_VIOLATION,
+    TOO_SLOW_REASON,
+    ServerInstanceHost,
+    SharedFrame,
+    text_frame,
+)
 
-__all__ = ["NativeServer", "NativeSocket", "run_native", "serve_native"]
+__all__ = ["NativeServer", "NativeSocket", "quiet_accept_errors", "run_native", "serve_native"]
 
 log = logging.getLogger("durable_effect.server")
 
-MAX_HEAD_BYTES: Final = 64 << 10
 CLOSE_TIMEOUT: Final = 5.0
 SHUTDOWN_TIMEOUT: Final = 3.0
 HEAD_TIMEOUT: Final = 10.0  # seconds a client has to send its request head
 FLUSH_DEFERRALS: Final = 2
 FAIR_SHARE: Final = 32  # messages of one connection handled before it yields to the loop
+MAX_INBOUND_MESSAGES: Final = 256
+MAX_INBOUND_BYTES: Final = 1 << 20
+READ_SIZE: Final = 256 << 10
+"""The most bytes one read of the event loop takes: what arrives past the inbound bound before reading stops."""
 _INVALID_DATA: Final = 1007
 _EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
 _PEER_CLOSE: Final = object()
@@ -76,17 +87,20 @@ class NativeSocket(asyncio.Protocol):
         "_http",
         "_http_wake",
         "_inbox",
+        "_inbox_bytes",
         "_open",
         "_parts",
         "_paused",
         "_pending",
         "_pending_bytes",
         "_phase",
+        "_reading_paused",
         "_text",
         "close_code",
         "dirty",
         "gate",
         "host",
+        "inbound_peak",
         "native",
         "proto",
         "tags",
@@ -113,6 +127,10 @@ class NativeSocket(asyncio.Protocol):
         self._paused = False
         self._eof = False
         self._inbox: deque[tuple[object, str | bytes]] | None = None  # only while messages wait
+        self._inbox_bytes = 0
+        self._reading_paused = False
+        self.inbound_peak = 0
+        """The most messages that ever waited at once to be handled (bounded by the inbound limits)."""
         self._draining = False
         self._parts: list[bytes] = []
         self._text = False
@@ -131,7 +149,8 @@ class NativeSocket(asyncio.Protocol):
 
     def _head_timeout(self) -> None:
         if self._phase == "head" and self.transport is not None:
-            self.transport.abort()
+            self._abort_timer = None
+            self._reply_plain(408, "request timeout")
 
     def data_received(self, data: bytes) -> None:
         if self._phase == "open" or self._phase == "handshake":
@@ -271,7 +290,8 @@ class NativeSocket(asyncio.Protocol):
             transport.close()
 
     def _pump(self) -> None:
-        """Move what the sans-I/O protocol wants sent into the pending writes, in order."""
+        """Move what the sans-I/O protocol wants sent into the pending writes, in order.
+        The protocol's own output (pongs, closes) counts against `max_buffered_bytes` too."""
         proto = self.proto
         assert proto is not None
         for data in proto.data_to_send():
@@ -280,20 +300,32 @@ class NativeSocket(asyncio.Protocol):
             else:
                 self._pending.append(data)
                 self._pending_bytes += len(data)
-        if self._pending or self._eof:
+        if self._pending_bytes > self.native.max_buffered_bytes and self._paused:
+            self._overflow()
+        elif self._pending or self._eof:
             self._schedule()
 
     def _overflow(self) -> None:
-        """A client that does not read: close it (1008), never buffer without bound."""
+        """A client that does not read: close it (1008), never buffer without bound.
+
+        What is pending is dropped (whole frames); the close frame goes into the
+        transport's buffer behind the frames already there, so a client that reads
+        again gets them and then the 1008. One that still does not read is
+        dropped after `CLOSE_TIMEOUT` seconds."""
         self._pending.clear()
         self._pending_bytes = 0
         self._open = False
         self.close_code = CLOSE_POLICY_VIOLATION
         transport = self.transport
-        if transport is not None:
-            close = Frame(Opcode.CLOSE, Close(CLOSE_POLICY_VIOLATION, "client too slow").serialize())
-            transport.write(close.serialize(mask=False))
-            transport.abort()
+        proto = self.proto
+        if transport is None or proto is None or self._abort_timer is not None:
+            return
+        if proto.state is State.OPEN:
+            proto.send_close(CLOSE_POLICY_VIOLATION, TOO_SLOW_REASON)
+        for data in proto.data_to_send():
+            if data != _EOF:
+                transport.write(data)
+        self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort)
 
     def _abort(self) -> None:
         if self.transport is not None and self._phase != "closed":
@@ -305,9 +337,10 @@ class NativeSocket(asyncio.Protocol):
         head = self._head
         head += data
         end = head.find(b"\r\n\r\n")
+        if (len(head) if end < 0 else end + 4) > MAX_HEAD_BYTES:  # in one chunk or many
+            self._reply_plain(431, "request head too large")
+            return
         if end < 0:
-            if len(head) > MAX_HEAD_BYTES:
-                self._reply_plain(431, "request head too large")
             return
         first = bytes(head[: end + 4])
         self._head = bytearray()
@@ -333,12 +366,20 @@ class NativeSocket(asyncio.Protocol):
             self.native.spawn(self._handshake(request))
         else:
             self._phase = "http"
-            self._http = h11.Connection(h11.SERVER)
+            self._http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
             self._http_wake = asyncio.Event()
             self._http.receive_data(bytes(head))
             self.native.spawn(self._serve_http())
 
     async def _handshake(self, request: Request) -> None:
+        try:
+            await self._upgrade(request)
+        except Exception:  # a bug: refuse the upgrade, never leave it hanging
+            log.exception("WebSocket upgrade failed")
+            if self._phase == "handshake":
+                self._refuse_ws(500, "internal server error")
+
+    async def _upgrade(self, request: Request) -> None:
         proto = self.proto
         assert proto is not None
         path, _, query = request.path.partition("?")
@@ -451,9 +492,23 @@ class NativeSocket(asyncio.Protocol):
     # -- the engine, in order ----------------------------------------------------------------
 
     def _enqueue(self, kind: object, data: str | bytes) -> None:
-        if self._inbox is None:
-            self._inbox = deque()
-        self._inbox.append((kind, data))
+        inbox = self._inbox
+        if inbox is None:
+            inbox = self._inbox = deque()
+        inbox.append((kind, data))
+        self._inbox_bytes += len(data)
+        waiting = len(inbox)
+        if waiting > self.inbound_peak:
+            self.inbound_peak = waiting
+        native = self.native
+        if (
+            not self._reading_paused
+            and (waiting >= native.max_inbound_messages or self._inbox_bytes >= native.max_inbound_bytes)
+            and self.transport is not None
+        ):
+            # Backpressure: the peer's bytes wait in its own socket buffers, not in our memory.
+            self._reading_paused = True
+            self.transport.pause_reading()
         if not self._draining:
             self._draining = True
             self.native.handling += 1
@@ -473,6 +528,9 @@ class NativeSocket(asyncio.Protocol):
                 if handled % FAIR_SHARE == 0:
                     await asyncio.sleep(0)  # a busy connection lets the others' messages in
                 kind, data = inbox.popleft()
+                self._inbox_bytes -= len(data)
+                if self._reading_paused and self._below_resume():
+                    self._resume_reading()
                 instance = app.instance(host.room, host.id)
                 if kind is _PEER_CLOSE:
                     assert isinstance(data, str)
@@ -484,6 +542,21 @@ class NativeSocket(asyncio.Protocol):
             native.handling -= 1
             self._draining = False
             self._inbox = None
+            self._inbox_bytes = 0
+            if self._reading_paused:
+                self._resume_reading()
+
+    def _below_resume(self) -> bool:
+        """Under half of both inbound limits: time to read again."""
+        inbox = self._inbox
+        native = self.native
+        waiting = len(inbox) if inbox is not None else 0
+        return waiting <= native.max_inbound_messages // 2 and self._inbox_bytes <= native.max_inbound_bytes // 2
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        if self.transport is not None:
+            self.transport.resume_reading()
 
     # -- plain HTTP ----------------------------------------------------------------------------
 
@@ -500,9 +573,15 @@ class NativeSocket(asyncio.Protocol):
                         conn.start_next_cycle()
                         continue
                 break
-        except h11.RemoteProtocolError:
+        except h11.RemoteProtocolError as exc:
             if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                self._reply_plain(400, "bad request")
+                status = exc.error_status_hint
+                self._reply_plain(status, "request head too large" if status == 431 else "bad request")
+                return
+        except Exception:  # a bug or a failing storage: answer, and close, never hang
+            log.exception("HTTP request failed")
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                self._reply_plain(500, "internal server error")
                 return
         if self.transport is not None:
             self.transport.close()
@@ -560,9 +639,12 @@ class NativeSocket(asyncio.Protocol):
                     self._http_write(conn, h11.EndOfMessage())
 
         await self.native.app(scope, receive, send)
-        while conn.their_state is h11.SEND_BODY:  # a body the route did not read
-            if isinstance(await self._http_event(conn, wake), h11.ConnectionClosed):
-                break
+        with anyio.move_on_after(self.native.app.body_timeout):
+            while conn.their_state is h11.SEND_BODY:  # a body the route did not read
+                if isinstance(await self._http_event(conn, wake), h11.ConnectionClosed):
+                    break
+        if conn.their_state is h11.SEND_BODY:  # it never came: no next request on this connection
+            self._phase = "closed"
 
     def _http_write(self, conn: h11.Connection, event: h11.Response | h11.Data | h11.EndOfMessage) -> None:
         data = conn.send(event)
@@ -592,8 +674,12 @@ class NativeServer:
         deflate: bool = False,
         max_message_bytes: int | None = None,
         head_timeout: float = HEAD_TIMEOUT,
+        max_inbound_messages: int = MAX_INBOUND_MESSAGES,
+        max_inbound_bytes: int = MAX_INBOUND_BYTES,
     ) -> None:
         self.app = app
+        self.max_inbound_messages = max_inbound_messages
+        self.max_inbound_bytes = max_inbound_bytes
         self.deflate = deflate
         self.head_timeout = head_timeout
         self.max_message_bytes = (
@@ -674,12 +760,22 @@ async def serve_native(
     *,
     deflate: bool = False,
     head_timeout: float = HEAD_TIMEOUT,
+    max_inbound_messages: int = MAX_INBOUND_MESSAGES,
+    max_inbound_bytes: int = MAX_INBOUND_BYTES,
 ) -> AsyncIterator[NativeServer]:
     """Serve `app` on the native transport while the block runs (alarms and
     eviction included); on exit close the sockets with 1001 and the storage.
     `head_timeout`: seconds a client has to send a request head (also how long
-    an HTTP keep-alive connection may stay idle)."""
-    native = NativeServer(app, deflate=deflate, head_timeout=head_timeout)
+    an HTTP keep-alive connection may stay idle). A connection stops being read
+    while `max_inbound_messages` of its messages, or `max_inbound_bytes` of
+    them, wait to be handled; it is read again once both are under half."""
+    native = NativeServer(
+        app,
+        deflate=deflate,
+        head_timeout=head_timeout,
+        max_inbound_messages=max_inbound_messages,
+        max_inbound_bytes=max_inbound_bytes,
+    )
     async with app.running():
         await native.start(host, port)
         try:
@@ -697,16 +793,65 @@ def run_native(app: SocketServer, host: str = "127.0.0.1", port: int = 8787, *, 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        quiet_accept_errors(loop)
         async with serve_native(app, host, port, deflate=deflate) as native:
             log.info("serving rooms on http://%s:%d (native transport)", host, native.port)
             await stop.wait()
 
+    # Serve outside the `except ImportError`: inside it, every exception the server
+    # logs would carry the missing uvloop as its chained context.
+    runner: Callable[[Coroutine[object, object, None]], None] = asyncio.run
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional; untyped when present
     except ImportError:
-        asyncio.run(main())
+        pass
     else:
-        uvloop.run(main())
+        runner = uvloop.run
+    runner(main())
+
+
+ACCEPT_ERROR_INTERVAL: Final = 10.0
+_ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop, interval: float = ACCEPT_ERROR_INTERVAL) -> None:
+    """Log running out of descriptors (or memory) for `accept()` once per `interval` seconds.
+
+    asyncio already stops accepting for a second when `accept()` fails so, but it
+    reports every failed attempt (up to the backlog's length per loop turn, each with
+    a traceback) and, if the server closes meanwhile, every retry that finds the
+    socket gone: megabytes of log a second. Other exceptions go to the handler
+    that was there before."""
+    previous = loop.get_exception_handler()
+    last = -interval
+    missed = 0
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        nonlocal last, missed
+        exc = context.get("exception")
+        message = str(context.get("message", ""))
+        if isinstance(exc, OSError) and exc.errno in _ACCEPT_ERRNOS and message.startswith("socket.accept()"):
+            now = loop.time()
+            if now - last < interval:
+                missed += 1
+                return
+            log.error(
+                "out of file descriptors (or memory): accept() failed with %s; new connections wait"
+                " (%d more failures since the last report, reported once per %g s)",
+                errno.errorcode.get(exc.errno or 0, exc.errno),
+                missed,
+                interval,
+            )
+            last, missed = now, 0
+            return
+        if isinstance(exc, ValueError | OSError) and "._start_serving(" in message:
+            return  # an accept retry that found the listening socket closed: nothing to serve
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 def _always() -> bool:

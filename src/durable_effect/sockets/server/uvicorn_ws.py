@@ -1,0 +1,165 @@
+"""uvicorn's sans-I/O WebSocket protocol, with the rooms server's memory bounds.
+
+`server.run(transport="asgi")` (and `durable-effect serve --transport asgi`)
+serve with `uvicorn_config(server, ...)`, whose WebSocket protocol is
+`bounded_protocol(max_buffered_bytes)`:
+
+- a close frame goes out at once, behind what the transport already buffers,
+  even while the peer is not reading (uvicorn's own `send` waits until the
+  buffer drains, which for a peer that stopped reading is never); the
+  connection is dropped `CLOSE_GRACE` seconds later if the close handshake
+  has not ended;
+- pongs count against `max_buffered_bytes`: a peer whose unread output passes
+  the bound while it keeps pinging is closed with 1008 instead of growing the
+  server's memory.
+
+Inbound, uvicorn already stops reading while a received message waits for
+the app, so what one connection has queued is bounded by one read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar
+
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+from durable_effect.sockets.server.host import CLOSE_POLICY_VIOLATION, TOO_SLOW_REASON
+
+if TYPE_CHECKING:
+    import uvicorn
+    from uvicorn._types import ASGISendEvent, WebSocketDisconnectEvent
+
+    from durable_effect.sockets.server.app import SocketServer
+
+__all__ = [
+    "CLOSE_GRACE",
+    "HEAD_TIMEOUT",
+    "BoundedWebSocketProtocol",
+    "bounded_protocol",
+    "head_timeout_protocol",
+    "uvicorn_config",
+]
+
+HEAD_TIMEOUT = 10.0
+"""Seconds a client has to send its first request head (as on the native transport)."""
+CLOSE_GRACE = 5.0
+"""Seconds a peer has to finish the close handshake once the server's close frame is sent."""
+
+
+class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's `websockets-sansio` protocol that closes slow peers with a real 1008."""
+
+    max_buffered_bytes: ClassVar[int] = 4 << 20
+    _closed_by_us = False
+    inbound_peak = 0
+    """The most received messages that ever waited at once for the app."""
+
+    def send_receive_event_to_app(self) -> None:
+        super().send_receive_event_to_app()
+        waiting = self.queue.qsize()
+        if waiting > self.inbound_peak:
+            self.inbound_peak = waiting
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if self._closed_by_us:
+            raise ClientDisconnected  # the protocol closed the socket itself (a peer that does not read)
+        if (
+            message["type"] == "websocket.close"
+            and self.handshake_complete
+            and self.initial_response is None
+            and not self.close_sent
+            and not self.disconnected
+        ):
+            # The close goes into the transport's buffer now, behind the frames already
+            # there, instead of waiting for a peer that may never read again.
+            self.writable.set()
+            await super().send(message)
+            self._drop_later()
+            return
+        try:
+            await super().send(message)
+        except RuntimeError:
+            if self._closed_by_us:  # it was waiting for the buffer to drain when the protocol closed
+                raise ClientDisconnected from None
+            raise
+
+    def handle_ping(self) -> None:
+        if self.close_sent:
+            self.conn.data_to_send()  # closing: a late ping gets no pong
+            return
+        if self.transport.get_write_buffer_size() > self.max_buffered_bytes:
+            self.conn.data_to_send()  # the pongs are dropped with the peer
+            self.close_too_slow()
+            return
+        super().handle_ping()
+
+    def close_too_slow(self) -> None:
+        """Close with 1008 behind what is buffered; the app sees the disconnect."""
+        if self.conn.state is State.OPEN:
+            self.conn.send_close(CLOSE_POLICY_VIOLATION, TOO_SLOW_REASON)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self._closed_by_us = True
+        disconnect: WebSocketDisconnectEvent = {
+            "type": "websocket.disconnect",
+            "code": CLOSE_POLICY_VIOLATION,
+            "reason": TOO_SLOW_REASON,
+        }
+        self.queue.put_nowait(disconnect)
+        self.writable.set()  # a send waiting for the buffer to drain fails now instead
+        self._drop_later()
+
+    def _drop_later(self) -> None:
+        """Keep reading (a socket closed with unread input resets the connection,
+        and the peer would lose the close frame) until the peer answers the close;
+        drop it after `CLOSE_GRACE` seconds."""
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(CLOSE_GRACE, self.transport.abort)
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+
+def bounded_protocol(max_buffered_bytes: int) -> type[BoundedWebSocketProtocol]:
+    """The protocol class for uvicorn's `ws=` with this bound."""
+    return type("BoundedWebSocketProtocol", (BoundedWebSocketProtocol,), {"max_buffered_bytes": max_buffered_bytes})
+
+
+def head_timeout_protocol(timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (h11 or httptools, as uvicorn picks) that answers 408 and
+    closes a connection whose first request head has not arrived within `timeout` seconds
+    (uvicorn's own `timeout_keep_alive` only covers the wait between requests)."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base = AutoHTTPProtocol
+
+    def connection_made(self: asyncio.Protocol, transport: asyncio.BaseTransport) -> None:
+        base.connection_made(self, transport)
+        assert isinstance(transport, asyncio.Transport)
+        asyncio.get_running_loop().call_later(timeout, _head_timed_out, self, transport)
+
+    return type("HeadTimeoutHTTPProtocol", (base,), {"connection_made": connection_made})
+
+
+def _head_timed_out(protocol: asyncio.Protocol, transport: asyncio.Transport) -> None:
+    if transport.is_closing() or transport.get_protocol() is not protocol:
+        return  # gone, or upgraded to a WebSocket
+    if getattr(protocol, "cycle", None) is None:  # no request has started on this connection
+        transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        transport.close()
+
+
+def uvicorn_config(
+    app: SocketServer, host: str, port: int, *, log_level: str = "info", head_timeout: float = HEAD_TIMEOUT
+) -> uvicorn.Config:
+    """uvicorn's `Config` for serving `app`: the bounded WebSocket protocol, a
+    `head_timeout` for the first request head, the lifespan on."""
+    import uvicorn
+
+    ws = bounded_protocol(app.max_buffered_bytes)
+    http = head_timeout_protocol(head_timeout)
+    return uvicorn.Config(app, host=host, port=port, ws=ws, http=http, lifespan="on", log_level=log_level)
