@@ -3,7 +3,9 @@
 `GET /ws/chat/{id}?userId=NAME` upgrades, as in the seed's fetch entry:
 the connection's id is NAME, tagged `user:NAME`. The page (static/index.html)
 talks to the room through the browser client every server ships at
-`/_durable_effect/client.js`.
+`/_durable_effect/client.js`. Only the page's own origin may upgrade: a page
+of another site that opens a socket here is refused with 403 (add its origin
+to `allowed_origins` to let it in).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .handlers import config
 from .registry import ChatConnection
 
 STATIC = Path(__file__).parent / "static"
+ALLOWED_ORIGINS = ("http://127.0.0.1:8787", "http://localhost:8787")
+"""The demo's own page, however it is reached (a same-origin page is always allowed)."""
 
 
 def upgrade_options(request: UpgradeRequest) -> UpgradeOpts[ChatConnection] | Refuse:
@@ -40,4 +44,10 @@ def upgrade_options(request: UpgradeRequest) -> UpgradeOpts[ChatConnection] | Re
 
 
 def make_server(storage: ServerStorage) -> SocketServer:
-    return make_socket_server(config, storage=storage, upgrade_options=upgrade_options, static_dir=STATIC)
+    return make_socket_server(
+        config,
+        storage=storage,
+        upgrade_options=upgrade_options,
+        static_dir=STATIC,
+        allowed_origins=ALLOWED_ORIGINS,
+    )

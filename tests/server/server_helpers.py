@@ -79,8 +79,10 @@ def raise_nofile(want: int = 4096) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def _http_sync(method: str, url: str, body: bytes | None) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=body, method=method, headers={"content-type": "application/json"})
+def _http_sync(method: str, url: str, body: bytes | None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        url, data=body, method=method, headers={"content-type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             status, raw = resp.status, resp.read()
@@ -89,10 +91,12 @@ def _http_sync(method: str, url: str, body: bytes | None) -> tuple[int, Any]:
     return int(status), json.loads(raw) if raw else None
 
 
-async def http(method: str, url: str, payload: object = None, *, raw: bytes | None = None) -> tuple[int, Any]:
+async def http(
+    method: str, url: str, payload: object = None, *, raw: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """One HTTP request in a worker thread; returns (status, parsed JSON body)."""
     body = raw if raw is not None else (None if method == "GET" else json.dumps(payload).encode())
-    return await anyio.to_thread.run_sync(_http_sync, method, url, body)
+    return await anyio.to_thread.run_sync(_http_sync, method, url, body, headers)
 
 
 async def recv(ws: ClientConnection, timeout: float = TIMEOUT) -> dict[str, Any]:

@@ -7,11 +7,16 @@ with SQLite storage, persisted alarms and hibernation by eviction.
     # durable-effect serve module:config --db rooms.db
 """
 
-from durable_effect.sockets.server.app import Refuse, SocketServer, Transport, UpgradeRequest, make_socket_server
+from durable_effect.sockets.server.app import SocketServer, Transport, UpgradeRequest, make_socket_server
+from durable_effect.sockets.server.auth import API_TOKEN_ENV, Allow, ApiRequest, AuthorizeHook, Refuse, is_loopback
 from durable_effect.sockets.server.native import NativeServer, run_native, serve_native
 from durable_effect.sockets.server.storage import MemoryStorage, ServerStorage, SQLiteStorage, StorageError
 
 __all__ = [
+    "API_TOKEN_ENV",
+    "Allow",
+    "ApiRequest",
+    "AuthorizeHook",
     "MemoryStorage",
     "NativeServer",
     "Refuse",
@@ -21,6 +26,7 @@ __all__ = [
     "StorageError",
     "Transport",
     "UpgradeRequest",
+    "is_loopback",
     "make_socket_server",
     "run_native",
     "serve_native",

@@ -26,7 +26,7 @@ import logging
 import mimetypes
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,7 @@ from durable_effect.sockets.errors import (
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
+from durable_effect.sockets.server.auth import ApiGuard, ApiRequest, AuthorizeHook, Refuse, cross_origin, is_loopback
 from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket, retry_busy
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage, StorageError
 
@@ -114,14 +115,6 @@ class UpgradeRequest:
     headers: Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Refuse:
-    """Returned by `upgrade_options` to refuse an upgrade with an HTTP status."""
-
-    status: int = 403
-    reason: str = "forbidden"
-
-
 UpgradeDecision: TypeAlias = "UpgradeOpts[BaseModel] | Refuse"
 UpgradeHook: TypeAlias = Callable[[UpgradeRequest], "UpgradeDecision | Awaitable[UpgradeDecision]"]
 """Decides an upgrade from its request: `UpgradeOpts` to accept, `Refuse` to refuse.
@@ -149,8 +142,16 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         clock: Clock | None = None,
         transport: Transport = "native",
         tasks: TaskConfig | None = None,
+        authorize: AuthorizeHook | None = None,
+        api_token: str | None = None,
+        trusted_peer: Callable[[str | None], bool] = is_loopback,
+        allowed_origins: Collection[str] = (),
     ) -> None:
         self.config = config
+        self.guard = ApiGuard(authorize, api_token, trusted_peer)
+        """Decides direct-API requests: the token, the `authorize` hook, else loopback peers only."""
+        self.allowed_origins = frozenset(allowed_origins)
+        """Origins (`"https://app.example"`, or `"*"`) whose pages may upgrade besides the server's own."""
         self.transport: Transport = transport
         self.clock: Clock = clock if clock is not None else LiveClock()
         self.storage: ServerStorage = storage if storage is not None else MemoryStorage()
@@ -273,6 +274,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         with 1001, release the services layer's `Layer.scoped` resources and
         close the storage. The ASGI lifespan does this for you; use it yourself
         when the app is mounted inside another one."""
+        log.info("%s", self.guard.describe())
         async with anyio.create_task_group() as tg:
             self._running = True
             self._shutting_down = False
@@ -400,16 +402,31 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         if any("\0" in p for p in parts):
             await _json(send, 400, {"error": {"_tag": "BadRequest", "message": "NUL in the path"}})
-        elif len(parts) == 4 and parts[0] == "api":
-            await self._api(scope, receive, send, parts[1], parts[2], parts[3])
-        elif len(parts) == 4 and parts[0] == "task" and self.tasks is not None:
-            await self.tasks.api(scope, receive, send, parts[1], parts[2], parts[3])
+        elif len(parts) == 4 and (parts[0] == "api" or (parts[0] == "task" and self.tasks is not None)):
+            refused = await self._authorize(scope, parts)
+            if refused is not None:
+                await _json(send, refused.status, {"error": {"_tag": "Unauthorized", "message": refused.reason}})
+            elif parts[0] == "api":
+                await self._api(scope, receive, send, parts[1], parts[2], parts[3])
+            elif self.tasks is not None:
+                await self.tasks.api(scope, receive, send, parts[1], parts[2], parts[3])
         elif scope["method"] in ("GET", "HEAD") and path.startswith(BROWSER_PREFIX):
             await self._static(send, path, BROWSER_DIR, path.removeprefix(BROWSER_PREFIX))
         elif scope["method"] in ("GET", "HEAD") and self.static_dir is not None:
             await self._static(send, path, self.static_dir, path.lstrip("/") or "index.html")
         else:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route for {path}"}})
+
+    async def _authorize(self, scope: Scope, parts: list[str]) -> Refuse | None:
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        route: Literal["api", "task"] = "api" if parts[0] == "api" else "task"
+        request = ApiRequest(route, scope["method"], parts[1], parts[2], parts[3], _headers(scope), peer)
+        try:
+            return await self.guard.check(request)
+        except Exception as exc:  # a bug in the hook: refuse, never let it through
+            log.exception("authorize failed for %s %s", request.method, _route_path(scope))
+            return Refuse(500, _internal_error(exc, self.debug)["error"]["message"])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -475,8 +492,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         if message["type"] != "websocket.connect":
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode()))
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        socket = await self.admit(room, id, query, headers, self._new_socket)
+        socket = await self.admit(room, id, query, _headers(scope), self._new_socket)
         if isinstance(socket, Refuse):
             await _deny(scope, send, socket.status, socket.reason)
             return
@@ -499,6 +515,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         the accepted socket, or how to refuse it. Every transport calls this."""
         if self._shutting_down:
             return Refuse(503, "server shutting down")
+        origin = cross_origin(headers, self.allowed_origins)
+        if origin is not None:
+            return Refuse(403, f"cross-origin upgrade from {origin} is not allowed (see allowed_origins)")
         try:
             self.config.room(room)
         except RoomNotFoundError:
@@ -631,6 +650,10 @@ async def _write(socket: ServerSocket, send: Send) -> None:
                 return
             socket.buffered -= len(item)
             await send({"type": "websocket.send", "text": item})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 def _route_path(scope: Scope) -> str:

@@ -615,6 +615,7 @@ class NativeSocket(asyncio.Protocol):
             "query_string": query.encode("latin-1"),
             "root_path": "",
             "headers": [(k.lower(), v) for k, v in request.headers],
+            "client": self._peer(),
         }
 
         async def receive() -> Message:
@@ -645,6 +646,10 @@ class NativeSocket(asyncio.Protocol):
                     break
         if conn.their_state is h11.SEND_BODY:  # it never came: no next request on this connection
             self._phase = "closed"
+
+    def _peer(self) -> tuple[str, int] | None:
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        return (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
 
     def _http_write(self, conn: h11.Connection, event: h11.Response | h11.Data | h11.EndOfMessage) -> None:
         data = conn.send(event)
