@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ServerTasks"]
 
+TASK_METHODS = {"send": "POST", "alarm": "POST", "state": "GET"}
+"""The method each `/task/{name}/{id}/{action}` answers; another method is a 405."""
+
 
 class ServerTasks(TaskInstanceBackend):
     """The tasks a `SocketServer` serves, in its storage and on its clock."""
@@ -70,7 +73,14 @@ class ServerTasks(TaskInstanceBackend):
 
     async def api(self, scope: Scope, receive: Receive, send: Send, name: str, id: str, action: str) -> None:
         """Serve `/task/{name}/{id}/{action}`."""
-        from durable_effect.sockets.server.app import _BadBody, _error_body, _json, _model_json, _read_json
+        from durable_effect.sockets.server.app import (
+            _BadBody,
+            _error_body,
+            _json,
+            _model_json,
+            _read_json,
+            wrong_method,
+        )
 
         if name not in self.config.tasks:
             await _json(send, 404, _error_body(TaskNotFoundError(name)))
@@ -88,6 +98,9 @@ class ServerTasks(TaskInstanceBackend):
             run = lambda: self.fire_alarm(name, id)  # noqa: E731
         elif (method, action) == ("GET", "state"):
             run = lambda: self.get_state(name, id)  # noqa: E731
+        if run is None and action in TASK_METHODS:
+            await wrong_method(send, method, TASK_METHODS[action])
+            return
         if run is None:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route {method} .../{action}"}})
             return

@@ -255,6 +255,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             async def startup(self, sockets: list[RawSocket] | None = None) -> None:
                 quiet_accept_errors(asyncio.get_running_loop())
                 await super().startup(sockets)
+                if self.started:
+                    bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+                    log.info("%s", app.startup_line(f"http://{host}:{bound}", "asgi"))
 
             async def shutdown(self, sockets: list[RawSocket] | None = None) -> None:
                 # Close the sockets with 1001 (going away) and let the closes go
@@ -265,6 +268,15 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
                 await super().shutdown(sockets)
 
         Server(uvicorn_config(self, host, port, log_level=log_level)).run()
+
+    def startup_line(self, url: str, transport: Transport) -> str:
+        """The start-up log line: the rooms (and tasks), the URL, the transport and where state lives."""
+        served = "rooms " + ", ".join(sorted(self.config.rooms))
+        if self.tasks is not None:
+            served += " and tasks " + ", ".join(sorted(self.tasks.config.tasks))
+        path = getattr(self.storage, "path", None)
+        where = f"state in {path}" if path else "state in memory (lost on exit)"
+        return f"serving {served} on {url} ({transport} transport, {where})"
 
     # -- background work ---------------------------------------------------------------
 
@@ -402,6 +414,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         if any("\0" in p for p in parts):
             await _json(send, 400, {"error": {"_tag": "BadRequest", "message": "NUL in the path"}})
+        elif path in ("/healthz", "/readyz"):
+            await self._health(scope, send, path)
         elif len(parts) == 4 and (parts[0] == "api" or (parts[0] == "task" and self.tasks is not None)):
             refused = await self._authorize(scope, parts)
             if refused is not None:
@@ -416,6 +430,25 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             await self._static(send, path, self.static_dir, path.lstrip("/") or "index.html")
         else:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route for {path}"}})
+
+    async def _health(self, scope: Scope, send: Send, path: str) -> None:
+        """`/healthz`: the process answers. `/readyz`: it can read its storage and is not shutting down."""
+        if scope["method"] not in ("GET", "HEAD"):
+            await wrong_method(send, scope["method"], "GET")
+            return
+        if path == "/healthz":
+            await _json(send, 200, {"status": "ok"})
+            return
+        if self._shutting_down:
+            await _json(send, 503, {"status": "shutting down"})
+            return
+        try:
+            await retry_busy(self.storage.next_alarm)
+        except Exception as exc:
+            log.error("readiness check: the storage cannot be read: %r", exc)
+            await _json(send, 503, {"status": "storage unavailable", "error": type(exc).__name__})
+            return
+        await _json(send, 200, {"status": "ok"})
 
     async def _authorize(self, scope: Scope, parts: list[str]) -> Refuse | None:
         client = scope.get("client")
@@ -461,6 +494,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         elif (method, action) == ("GET", "connections"):
             tag = dict(parse_qsl(scope.get("query_string", b"").decode())).get("tag") or None
             run = lambda: self.get_connections(room, id, tag)  # noqa: E731
+        if run is None and action in API_METHODS:
+            await wrong_method(send, method, API_METHODS[action])
+            return
         if run is None:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route {method} .../{action}"}})
             return
@@ -713,13 +749,30 @@ def _internal_error(exc: Exception, debug: bool) -> dict[str, dict[str, str]]:
     return {"error": {"_tag": "InternalError", "message": f"the server failed ({detail})"}}
 
 
+API_METHODS: Mapping[str, str] = {
+    "send": "POST",
+    "broadcast": "POST",
+    "alarm": "POST",
+    "state": "GET",
+    "connections": "GET",
+}
+"""The method each `/api/{room}/{id}/{action}` answers; another method is a 405."""
+
+
+async def wrong_method(send: Send, method: str, allowed: str) -> None:
+    """A 405 naming the method the route answers."""
+    message = f"{method} is not allowed here; use {allowed}"
+    await _json(send, 405, {"error": {"_tag": "MethodNotAllowed", "message": message}}, [(b"allow", allowed.encode())])
+
+
 _CLOSING_STATUSES = frozenset({400, 408, 413, 431})
 """Bad requests: the connection closes after the answer (what follows on it cannot be trusted)."""
 
 
-async def _json(send: Send, status: int, payload: object) -> None:
+async def _json(send: Send, status: int, payload: object, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += extra or []
     if status in _CLOSING_STATUSES:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

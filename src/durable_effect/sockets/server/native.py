@@ -800,7 +800,7 @@ def run_native(app: SocketServer, host: str = "127.0.0.1", port: int = 8787, *, 
             loop.add_signal_handler(sig, stop.set)
         quiet_accept_errors(loop)
         async with serve_native(app, host, port, deflate=deflate) as native:
-            log.info("serving rooms on http://%s:%d (native transport)", host, native.port)
+            log.info("%s", app.startup_line(f"http://{host}:{native.port}", "native"))
             await stop.wait()
 
     # Serve outside the `except ImportError`: inside it, every exception the server
