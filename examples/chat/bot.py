@@ -15,7 +15,7 @@ from .registry import Chat, Message, Say
 
 async def main(url: str = "ws://127.0.0.1:8787/ws/chat/lobby?userId=bot", replies: int | None = None) -> int:
     answered = 0
-    async with await connect(url, Chat) as conn:
+    async with connect(url, Chat) as conn:
         await conn.send(Say(text="bot here: say ping"))
         async for msg in conn:
             if isinstance(msg, Message) and msg.user_id != "bot" and msg.text.strip().lower() == "ping":

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from durable_effect.effect import EffectGen, TaggedError, gen, run_promise
-from durable_effect.sockets import RoomCtx
-from durable_effect.sockets.client import ClientClosedError, ConnectError, SendBufferFullError, connect, connect_effect
-from durable_effect.sockets.server import MemoryStorage, SocketServer, make_socket_server
+from durable_effect.sockets import ConnectionInit, RoomCtx, UpgradeOpts
+from durable_effect.sockets.client import (
+    ClientClosedError,
+    ConnectError,
+    RoomConnection,
+    SendBufferFullError,
+    connect,
+    connect_effect,
+)
+from durable_effect.sockets.server import MemoryStorage, Refuse, SocketServer, UpgradeRequest, make_socket_server
+from examples.chat.handlers import config as chat_config
 from examples.chat.registry import (
     Chat,
     ChatConnection,
@@ -221,3 +230,32 @@ async def test_effect_client_story_with_three_clients(served: tuple[SocketServer
         return heard
 
     assert await run_promise(story()) == ["hello", "hello", "hello"]
+
+
+def _needs_bearer(request: UpgradeRequest) -> UpgradeOpts[ChatConnection] | Refuse:
+    if request.headers.get("authorization") != "Bearer ann-token":
+        return Refuse(401, "a bearer token is required")
+    return UpgradeOpts(ConnectionInit(ChatConnection(user_id="ann", joined_at=0.0), id="ann", tags=["user:ann"]))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_headers_go_with_the_upgrade_and_the_plain_async_with_form(transport: str) -> None:
+    app = make_socket_server(chat_config, upgrade_options=_needs_bearer)
+    async with serve(app, on=transport) as addr:
+        url = f"ws://{addr}/ws/chat/h1"
+        with pytest.raises(ConnectError) as refused:
+            async with connect(url, Chat):
+                pass
+        assert (refused.value.status, refused.value.reason) == (401, "a bearer token is required")
+        async with connect(url, Chat, headers={"Authorization": "Bearer ann-token"}) as ann:
+            await ann.send(Say(text="with a header"))
+            msg = await asyncio.wait_for(_first_message(ann), 5)
+            assert (msg.user_id, msg.text) == ("ann", "with a header")
+        assert ann.is_closed()
+
+
+async def _first_message(conn: RoomConnection[Any, ChatBroadcast]) -> Message:
+    async for msg in conn:
+        if isinstance(msg, Message):
+            return msg
+    raise AssertionError("closed before a message")

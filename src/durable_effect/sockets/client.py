@@ -1,6 +1,6 @@
 """A typed WebSocket client for rooms served by the self-hosted server.
 
-    async with await connect("ws://127.0.0.1:8787/ws/chat/lobby?userId=ann", Chat) as conn:
+    async with connect("ws://127.0.0.1:8787/ws/chat/lobby", Chat, headers={"Authorization": "Bearer …"}) as conn:
         await conn.send(Say(text="hi"))
         async for msg in conn:          # decoded with Chat's broadcast schema
             print(msg)
@@ -10,6 +10,8 @@ jitter), buffers sends while disconnected (bounded), and stops for good on a
 close it should not fight: 1000 (normal), 1008 (policy), 1012 (replaced by
 another connection with the same id), or an HTTP refusal of the upgrade
 (4xx; a 5xx such as a shutting-down server's 503 is retried).
+`conn = await connect(...)` gives the connection without a block (close it
+with `await conn.close()`); `async with await connect(...)` works too.
 From Effect code use `connect_effect`, `conn.send_effect` and `conn.next_effect`.
 """
 
@@ -20,7 +22,7 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator, Mapping
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
@@ -33,6 +35,7 @@ from durable_effect.sockets.schema import TaggedStruct
 __all__ = [
     "ClientClosedError",
     "ConnectError",
+    "Connecting",
     "RoomConnection",
     "SendBufferFullError",
     "connect",
@@ -91,8 +94,11 @@ class RoomConnection(Generic[Ev, B]):
         min_backoff: float,
         max_backoff: float,
         max_buffered: int,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.headers = dict(headers or {})
+        """Sent with every upgrade, reconnects included (e.g. `Authorization`)."""
         self.room = room
         self.reconnect = reconnect
         self.min_backoff = min_backoff
@@ -113,7 +119,7 @@ class RoomConnection(Generic[Ev, B]):
     async def _start(self) -> None:
         from websockets.asyncio.client import connect as ws_connect
 
-        self._ws = await ws_connect(self.url)
+        self._ws = await ws_connect(self.url, additional_headers=self.headers)
         self.state = "open"
         self._opened.set()
         self._task = asyncio.create_task(self._run())
@@ -144,7 +150,7 @@ class RoomConnection(Generic[Ev, B]):
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, self.max_backoff)
                 try:
-                    self._ws = await ws_connect(self.url)
+                    self._ws = await ws_connect(self.url, additional_headers=self.headers)
                 except InvalidStatus as exc:
                     self.close_code = exc.response.status_code
                     if self.close_code >= 500:  # e.g. 503 from a server shutting down: try again
@@ -254,33 +260,66 @@ def _as_closed(exc: Exception) -> ClientClosedError:
     raise exc
 
 
-async def connect(
+class Connecting(Generic[Ev, B]):
+    """What `connect` gives: await it for the connection, or use it in
+    `async with` (the connection closes when the block ends)."""
+
+    def __init__(self, conn: RoomConnection[Ev, B]) -> None:
+        self._conn = conn
+
+    def __await__(self) -> Generator[Any, None, RoomConnection[Ev, B]]:
+        return self._open().__await__()
+
+    async def _open(self) -> RoomConnection[Ev, B]:
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+        conn, url = self._conn, self._conn.url
+        try:
+            await conn._start()
+        except InvalidStatus as exc:
+            status, reason = exc.response.status_code, _refusal_reason(exc.response.body)
+            raise ConnectError(f"{url} refused the upgrade with {status}: {reason}", status, reason) from None
+        except (OSError, InvalidHandshake) as exc:
+            raise ConnectError(f"could not connect to {url}: {exc}") from None
+        return conn
+
+    async def __aenter__(self) -> RoomConnection[Ev, B]:
+        return await self._open()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._conn.close()
+
+
+def connect(
     url: str,
     room: WebSocketRoom[S, C, Ev, B],
     *,
+    headers: Mapping[str, str] | None = None,
     reconnect: bool = True,
     min_backoff: float = 0.1,
     max_backoff: float = 10.0,
     max_buffered: int = 1_000,
-) -> RoomConnection[Ev, B]:
-    """Open a connection to `url` (a server's `/ws/{room}/{id}` route).
+) -> Connecting[Ev, B]:
+    """Open a connection to `url` (a server's `/ws/{room}/{id}` route):
+    `async with connect(url, Room) as conn:` or `conn = await connect(url, Room)`.
 
+    `headers` go with every upgrade (e.g. `{"Authorization": "Bearer …"}`).
     Raises `ConnectError` when the first connection cannot be made (refused
-    upgrades included); later drops are retried when `reconnect` is on.
+    upgrades included, with the server's status and reason); later drops are
+    retried when `reconnect` is on.
     """
-    from websockets.exceptions import InvalidHandshake, InvalidStatus
-
     conn: RoomConnection[Ev, B] = RoomConnection(
-        url, room, reconnect=reconnect, min_backoff=min_backoff, max_backoff=max_backoff, max_buffered=max_buffered
+        url,
+        room,
+        reconnect=reconnect,
+        min_backoff=min_backoff,
+        max_backoff=max_backoff,
+        max_buffered=max_buffered,
+        headers=headers,
     )
-    try:
-        await conn._start()
-    except InvalidStatus as exc:
-        status, reason = exc.response.status_code, _refusal_reason(exc.response.body)
-        raise ConnectError(f"{url} refused the upgrade with {status}: {reason}", status, reason) from None
-    except (OSError, InvalidHandshake) as exc:
-        raise ConnectError(f"could not connect to {url}: {exc}") from None
-    return conn
+    return Connecting(conn)
 
 
 def _refusal_reason(body: bytes | bytearray) -> str:
@@ -298,6 +337,7 @@ def connect_effect(
     url: str,
     room: WebSocketRoom[S, C, Ev, B],
     *,
+    headers: Mapping[str, str] | None = None,
     reconnect: bool = True,
     min_backoff: float = 0.1,
     max_backoff: float = 10.0,
@@ -312,7 +352,13 @@ def connect_effect(
 
     return try_promise(
         lambda: connect(
-            url, room, reconnect=reconnect, min_backoff=min_backoff, max_backoff=max_backoff, max_buffered=max_buffered
+            url,
+            room,
+            headers=headers,
+            reconnect=reconnect,
+            min_backoff=min_backoff,
+            max_backoff=max_backoff,
+            max_buffered=max_buffered,
         ),
         as_connect_error,
     )
