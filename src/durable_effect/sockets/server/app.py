@@ -59,6 +59,7 @@ from durable_effect.sockets.errors import (
 from durable_effect.sockets.registry import SocketConfig
 from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
+from durable_effect.sockets.server.access import LoggedSend, access_log, log_closed, log_upgrade, peer_of
 from durable_effect.sockets.server.auth import ApiGuard, ApiRequest, AuthorizeHook, Refuse, cross_origin, is_loopback
 from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket, retry_busy
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage, StorageError
@@ -412,6 +413,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         if kind != "http":
             return
+        if access_log.isEnabledFor(logging.INFO):
+            send = LoggedSend(scope, path, send)
         if any("\0" in p for p in parts):
             await _json(send, 400, {"error": {"_tag": "BadRequest", "message": "NUL in the path"}})
         elif path in ("/healthz", "/readyz"):
@@ -528,14 +531,15 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         if message["type"] != "websocket.connect":
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode()))
-        socket = await self.admit(room, id, query, _headers(scope), self._new_socket)
+        peer = peer_of(scope)
+        socket = await self.admit(room, id, query, _headers(scope), self._new_socket, peer=peer)
         if isinstance(socket, Refuse):
             await _deny(scope, send, socket.status, socket.reason)
             return
         await send({"type": "websocket.accept"})
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._writer, socket, send, tg.cancel_scope)
-            await self._reader(socket, receive, room, id)
+            await self._reader(socket, receive, room, id, peer)
             socket.mark_closed()
             socket.wake()
 
@@ -546,9 +550,27 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         query: Mapping[str, str],
         headers: Mapping[str, str],
         make_socket: Callable[[ServerInstanceHost, list[str]], S],
+        *,
+        peer: str | None = None,
     ) -> S | Refuse:
         """Decide and run a WebSocket upgrade (the hook, then on_connect); give
-        the accepted socket, or how to refuse it. Every transport calls this."""
+        the accepted socket, or how to refuse it. Every transport calls this,
+        with the client's address for the access log."""
+        decided = await self._admit(room, id, query, headers, make_socket)
+        if isinstance(decided, Refuse):
+            log_upgrade(peer, room, id, decided.status, decided.reason)
+        else:
+            log_upgrade(peer, room, id, 101)
+        return decided
+
+    async def _admit(
+        self,
+        room: str,
+        id: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        make_socket: Callable[[ServerInstanceHost, list[str]], S],
+    ) -> S | Refuse:
         if self._shutting_down:
             return Refuse(503, "server shutting down")
         origin = cross_origin(headers, self.allowed_origins)
@@ -586,7 +608,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
         return ServerSocket(tags, host.gate_open, self.max_buffered_bytes)
 
-    async def _reader(self, socket: ServerSocket, receive: Receive, room: str, id: str) -> None:
+    async def _reader(self, socket: ServerSocket, receive: Receive, room: str, id: str, peer: str | None) -> None:
         while True:
             message = await receive()
             kind = message["type"]
@@ -597,6 +619,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
                 await self.instance(room, id).message(socket, data)
             elif kind == "websocket.disconnect":
                 code = int(message.get("code", 1005))
+                log_closed(peer, room, id, code)
                 await self.instance(room, id).closed(socket, code, str(message.get("reason") or ""))
                 return
 

@@ -44,6 +44,7 @@ from websockets.http11 import Request
 from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
+from durable_effect.sockets.server.access import log_closed
 from durable_effect.sockets.server.app import MAX_HEAD_BYTES, Message, Refuse, Scope, SocketServer
 from durable_effect.sockets.server.host import (
     CLOSE_POLICY_VIOLATION,
@@ -392,7 +393,10 @@ class NativeSocket(asyncio.Protocol):
             self._refuse_ws(404, f"no WebSocket route for {path}")
             return
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
-        admitted = await self.native.app.admit(parts[1], parts[2], dict(parse_qsl(query)), headers, self._accepted)
+        peer = self._peer()
+        admitted = await self.native.app.admit(
+            parts[1], parts[2], dict(parse_qsl(query)), headers, self._accepted, peer=peer[0] if peer else None
+        )
         if isinstance(admitted, Refuse):
             self._refuse_ws(admitted.status, admitted.reason)
             return
@@ -535,6 +539,8 @@ class NativeSocket(asyncio.Protocol):
                 if kind is _PEER_CLOSE:
                     assert isinstance(data, str)
                     code, _, reason = data.partition(":")
+                    peer = self._peer()
+                    log_closed(peer[0] if peer else None, host.room, host.id, int(code))
                     await instance.closed(self, int(code), reason)
                 else:
                     await instance.message(self, data)

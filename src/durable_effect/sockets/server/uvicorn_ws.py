@@ -157,9 +157,12 @@ def uvicorn_config(
     app: SocketServer, host: str, port: int, *, log_level: str = "info", head_timeout: float = HEAD_TIMEOUT
 ) -> uvicorn.Config:
     """uvicorn's `Config` for serving `app`: the bounded WebSocket protocol, a
-    `head_timeout` for the first request head, the lifespan on."""
+    `head_timeout` for the first request head, the lifespan on, uvicorn's
+    own access log off (the app's `durable_effect.access` lines replace it)."""
     import uvicorn
 
     ws = bounded_protocol(app.max_buffered_bytes)
     http = head_timeout_protocol(head_timeout)
-    return uvicorn.Config(app, host=host, port=port, ws=ws, http=http, lifespan="on", log_level=log_level)
+    return uvicorn.Config(
+        app, host=host, port=port, ws=ws, http=http, lifespan="on", log_level=log_level, access_log=False
+    )  # the app writes the access log itself, in the same format on both transports
