@@ -556,7 +556,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         """Decide and run a WebSocket upgrade (the hook, then on_connect); give
         the accepted socket, or how to refuse it. Every transport calls this,
         with the client's address for the access log."""
-        decided = await self._admit(room, id, query, headers, make_socket)
+        decided = await self._admit(UpgradeRequest(room, id, query, headers), make_socket)
         if isinstance(decided, Refuse):
             log_upgrade(peer, room, id, decided.status, decided.reason)
         else:
@@ -564,16 +564,12 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         return decided
 
     async def _admit(
-        self,
-        room: str,
-        id: str,
-        query: Mapping[str, str],
-        headers: Mapping[str, str],
-        make_socket: Callable[[ServerInstanceHost, list[str]], S],
+        self, request: UpgradeRequest, make_socket: Callable[[ServerInstanceHost, list[str]], S],
     ) -> S | Refuse:
+        room, id = request.room, request.id
         if self._shutting_down:
             return Refuse(503, "server shutting down")
-        origin = cross_origin(headers, self.allowed_origins)
+        origin = cross_origin(request.headers, self.allowed_origins)
         if origin is not None:
             return Refuse(403, f"cross-origin upgrade from {origin} is not allowed (see allowed_origins)")
         try:
@@ -581,7 +577,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         except RoomNotFoundError:
             return Refuse(404, f"no room named {room!r}")
         try:
-            decided = await self._upgrade_options(UpgradeRequest(room, id, query, headers))
+            decided = await self._upgrade_options(request)
         except Exception as exc:  # a bug in the hook: refuse, never hang
             log.exception("upgrade_options failed for /ws/%s/%s", room, id)
             return Refuse(500, _internal_error(exc, self.debug)["error"]["message"])
