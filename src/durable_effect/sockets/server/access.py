@@ -28,12 +28,20 @@ def peer_of(scope: MutableMapping[str, Any]) -> str | None:
 
 
 class LoggedSend:
-    """Wraps an HTTP `send`: logs the request's line once its response is complete."""
+    """Wraps an HTTP `send`: once the response is complete, logs the request's
+    line (when the access log is on) and calls `count` with the status."""
 
-    __slots__ = ("_line", "_send", "_started", "_status")
+    __slots__ = ("_count", "_line", "_send", "_started", "_status")
 
-    def __init__(self, scope: MutableMapping[str, Any], path: str, send: Callable[[Message], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        scope: MutableMapping[str, Any],
+        path: str,
+        send: Callable[[Message], Awaitable[None]],
+        count: Callable[[int], None] | None = None,
+    ) -> None:
         self._send = send
+        self._count = count
         self._line = f'{peer_of(scope) or "-"} "{scope.get("method", "?")} {path}"'
         self._started = time.perf_counter()
         self._status = 0
@@ -43,6 +51,8 @@ class LoggedSend:
             self._status = int(message["status"])
         await self._send(message)
         if message["type"] == "http.response.body" and not message.get("more_body", False):
+            if self._count is not None:
+                self._count(self._status)
             ms = (time.perf_counter() - self._started) * 1000
             access_log.info("%s %d %.1f ms", self._line, self._status, ms)
 

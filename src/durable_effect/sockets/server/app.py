@@ -62,6 +62,7 @@ from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.sockets.server.access import LoggedSend, access_log, log_closed, log_upgrade, peer_of
 from durable_effect.sockets.server.auth import ApiGuard, ApiRequest, AuthorizeHook, Refuse, cross_origin, is_loopback
 from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket, retry_busy
+from durable_effect.sockets.server.metrics import ServerMetrics
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage, StorageError
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         api_token: str | None = None,
         trusted_peer: Callable[[str | None], bool] = is_loopback,
         allowed_origins: Collection[str] = (),
+        metrics: bool = False,
     ) -> None:
         self.config = config
         self.guard = ApiGuard(authorize, api_token, trusted_peer)
@@ -173,6 +175,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         self._alarm_wake: anyio.Event | None = None
         self._running = False
         self._shutting_down = False
+        self.metrics = ServerMetrics(self) if metrics else None
+        """Prometheus metrics, served at `GET /metrics` (`metrics=True`; needs prometheus-client)."""
 
     # -- instances -----------------------------------------------------------------
 
@@ -352,6 +356,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         a crash interrupted fires again after the restart, as a retry."""
         room, id = alarm.room, alarm.id
         retries = alarm.retries + 1 if alarm.started else alarm.retries
+        if self.metrics is not None:
+            self.metrics.alarm_lag.observe(max(0.0, self.clock.now_ms() - alarm.at_ms) / 1000)
         try:
             instance = (self.tasks and self.tasks.alarm_target(room, id)) or self.instance(room, id)
         except RoomNotFoundError:
@@ -413,12 +419,16 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         if kind != "http":
             return
-        if access_log.isEnabledFor(logging.INFO):
+        if self.metrics is not None:
+            send = LoggedSend(scope, path, send, self._count_request)
+        elif access_log.isEnabledFor(logging.INFO):
             send = LoggedSend(scope, path, send)
         if any("\0" in p for p in parts):
             await _json(send, 400, {"error": {"_tag": "BadRequest", "message": "NUL in the path"}})
         elif path in ("/healthz", "/readyz"):
             await self._health(scope, send, path)
+        elif path == "/metrics" and self.metrics is not None:
+            await self._metrics(scope, send, self.metrics)
         elif len(parts) == 4 and (parts[0] == "api" or (parts[0] == "task" and self.tasks is not None)):
             refused = await self._authorize(scope, parts)
             if refused is not None:
@@ -453,11 +463,36 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         await _json(send, 200, {"status": "ok"})
 
+    def _count_request(self, status: int) -> None:
+        if self.metrics is not None:
+            self.metrics.http_requests.labels(str(status)).inc()
+
+    async def _metrics(self, scope: Scope, send: Send, metrics: ServerMetrics) -> None:
+        """`/metrics`: the Prometheus text format, behind the direct API's access check."""
+        if scope["method"] not in ("GET", "HEAD"):
+            await wrong_method(send, scope["method"], "GET")
+            return
+        refused = await self._authorize(scope, ["metrics", "", "", "metrics"])
+        if refused is not None:
+            await _json(send, refused.status, {"error": {"_tag": "Unauthorized", "message": refused.reason}})
+            return
+        body = metrics.render()
+        kind = b"text/plain; version=0.0.4; charset=utf-8"
+        headers = [(b"content-type", kind), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def note_closed(self, peer: str | None, room: str, id: str, code: int) -> None:
+        """A socket was closed by its client: the access log's line, and the metric. Every transport calls this."""
+        log_closed(peer, room, id, code)
+        if self.metrics is not None:
+            self.metrics.closes.labels(str(code)).inc()
+
     async def _authorize(self, scope: Scope, parts: list[str]) -> Refuse | None:
-        client = scope.get("client")
-        peer = str(client[0]) if client else None
-        route: Literal["api", "task"] = "api" if parts[0] == "api" else "task"
-        request = ApiRequest(route, scope["method"], parts[1], parts[2], parts[3], _headers(scope), peer)
+        route: Literal["api", "task", "metrics"] = (
+            "api" if parts[0] == "api" else "task" if parts[0] == "task" else "metrics"
+        )
+        request = ApiRequest(route, scope["method"], parts[1], parts[2], parts[3], _headers(scope), peer_of(scope))
         try:
             return await self.guard.check(request)
         except Exception as exc:  # a bug in the hook: refuse, never let it through
@@ -557,10 +592,10 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         the accepted socket, or how to refuse it. Every transport calls this,
         with the client's address for the access log."""
         decided = await self._admit(UpgradeRequest(room, id, query, headers), make_socket)
-        if isinstance(decided, Refuse):
-            log_upgrade(peer, room, id, decided.status, decided.reason)
-        else:
-            log_upgrade(peer, room, id, 101)
+        status = decided.status if isinstance(decided, Refuse) else 101
+        log_upgrade(peer, room, id, status, decided.reason if isinstance(decided, Refuse) else "")
+        if self.metrics is not None:
+            self.metrics.upgrades.labels(str(status)).inc()
         return decided
 
     async def _admit(
@@ -615,7 +650,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
                 await self.instance(room, id).message(socket, data)
             elif kind == "websocket.disconnect":
                 code = int(message.get("code", 1005))
-                log_closed(peer, room, id, code)
+                self.note_closed(peer, room, id, code)
                 await self.instance(room, id).closed(socket, code, str(message.get("reason") or ""))
                 return
 

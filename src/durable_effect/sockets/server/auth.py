@@ -50,11 +50,12 @@ class Allow:
 class ApiRequest:
     """What the `authorize` hook sees of a direct-API request.
 
-    `route` is `"api"` (`/api/{room}/{id}/{action}`) or `"task"`
-    (`/task/{name}/{id}/{action}`, the task's name in `room`); `peer` is the
+    `route` is `"api"` (`/api/{room}/{id}/{action}`), `"task"`
+    (`/task/{name}/{id}/{action}`, the task's name in `room`) or `"metrics"`
+    (`/metrics`, with empty `room` and `id`); `peer` is the
     client's address (`None` when the transport does not know it)."""
 
-    route: Literal["api", "task"]
+    route: Literal["api", "task", "metrics"]
     method: str
     room: str
     id: str

@@ -44,7 +44,6 @@ from websockets.http11 import Request
 from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
-from durable_effect.sockets.server.access import log_closed
 from durable_effect.sockets.server.app import MAX_HEAD_BYTES, Message, Refuse, Scope, SocketServer
 from durable_effect.sockets.server.host import (
     CLOSE_POLICY_VIOLATION,
@@ -540,7 +539,7 @@ class NativeSocket(asyncio.Protocol):
                     assert isinstance(data, str)
                     code, _, reason = data.partition(":")
                     peer = self._peer()
-                    log_closed(peer[0] if peer else None, host.room, host.id, int(code))
+                    app.note_closed(peer[0] if peer else None, host.room, host.id, int(code))
                     await instance.closed(self, int(code), reason)
                 else:
                     await instance.message(self, data)
