@@ -105,7 +105,10 @@ def load_server(target: str, db: str | None) -> SocketServer:
     server = obj(storage)
     if isinstance(server, SocketServer):
         return server
-    _fail(f"{expected}: it returned {type(server).__name__}")
+    _fail(
+        f"{expected}: it returned {type(server).__name__}"
+        " (an app wrapped in ASGI middleware is run with uvicorn itself: see docs/server.md)"
+    )
 
 
 def print_schema(target: str, typescript: bool) -> None:

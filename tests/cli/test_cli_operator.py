@@ -61,6 +61,7 @@ def test_help_shows_defaults_and_environment_names() -> None:
         (["serve", "tests.server.server_rooms:nosuch"], {}, "has no attribute 'nosuch'"),
         (["serve", "tests.cli.targets:two_args"], {}, "must take one argument, the storage"),
         (["serve", "tests.cli.targets:NOT_A_SERVER"], {}, "neither a SocketConfig nor a function"),
+        (["serve", "tests.cli.targets:wrapped"], {}, "wrapped in ASGI middleware is run with uvicorn itself"),
         (["serve", ROOMS, "--log-level", "loud"], {}, "invalid choice: 'loud'"),
         (["serve", ROOMS], {"DURABLE_EFFECT_LOG_LEVEL": "loud"}, "invalid choice: 'loud'"),
         (["serve", ROOMS], {"PORT": "eighty"}, "not a port number: 'eighty'"),
