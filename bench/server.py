@@ -53,6 +53,7 @@ BIG_ROOM = 10_000  # clients in one room
 BIG_ROOM_RATE = 10.0  # Says per second, from one sender
 BIG_ROOM_SECONDS = 10.0
 BIG_ROOM_CONNECT_TIMEOUT = 180.0
+BIG_ROOM_QUIET = 2.0  # seconds without a frame = drained (a server that falls behind pauses for long)
 IDLE_WARMUP = 10
 IDLE_CLIENTS = 1_000
 TRANSPORTS: tuple[Transport, ...] = ("native", "asgi")
@@ -344,12 +345,12 @@ async def _open(port: int, names: list[str], socketio: bool = False) -> list[_Cl
     return clients
 
 
-async def _drain(clients: list[_Client]) -> None:
-    """Wait until no client got a frame for QUIET seconds (bounded by PHASE_TIMEOUT)."""
+async def _drain(clients: list[_Client], quiet: float = QUIET) -> None:
+    """Wait until no client got a frame for `quiet` seconds (bounded by PHASE_TIMEOUT)."""
     deadline = time.monotonic() + PHASE_TIMEOUT
     while time.monotonic() < deadline:
-        await asyncio.sleep(QUIET)
-        if all(time.perf_counter() - c.last_frame >= QUIET for c in clients):
+        await asyncio.sleep(quiet)
+        if all(time.perf_counter() - c.last_frame >= quiet for c in clients):
             return
     raise RuntimeError("clients still receiving after the phase timeout")
 
@@ -461,8 +462,8 @@ async def _big_room(pid: int, port: int, socketio: bool) -> BigRoomResult:
         for i in range(count):
             sender.say(f"{sender.name}|{time.perf_counter()!r}")
             await asyncio.sleep(max(0.0, t0 + (i + 1) / BIG_ROOM_RATE - time.perf_counter()))
-        await _drain(clients)
-        cpu_share = (_cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0 - QUIET)
+        await _drain(clients, BIG_ROOM_QUIET)
+        cpu_share = (_cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0 - BIG_ROOM_QUIET)
         latencies = sorted(x for c in clients for x in c.latencies)
         n = len(latencies)
         return BigRoomResult(
@@ -577,8 +578,7 @@ async def _measure() -> tuple[list[str], list[str]]:
             continue  # python-socketio cannot keep up with this room; its chat rows show why
         big = await _run_big_room(kind)
         base_big = base_big or big  # the websockets baseline comes first
-        if big.deliveries != big.expected:
-            raise AssertionError(f"{label}: {big.deliveries} deliveries, expected {big.expected}")
+        delivered = "" if big.deliveries == big.expected else f", {big.deliveries / big.expected:.0%} delivered"
         peer_rows.append(
             (
                 f"{BIG_ROOM:,} in one room: connect them all",
@@ -592,7 +592,7 @@ async def _measure() -> tuple[list[str], list[str]]:
             (
                 f"{BIG_ROOM:,} in one room: {BIG_ROOM_RATE:.0f} Says/s for {BIG_ROOM_SECONDS:.0f} s",
                 label,
-                f"{big.cpu_share * 100:.0f}% of a core",
+                f"{big.cpu_share * 100:.0f}% of a core{delivered}",
                 "—",
                 f"{_ms(big.p50)} / {_ms(big.p99)}",
             )
