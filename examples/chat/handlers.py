@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from durable_effect.effect import EffectGen, current_time_millis, gen
-from durable_effect.sockets import BroadcastError, RoomCtx, RoomError
+from durable_effect.sockets import BroadcastError, Connection, RoomCtx, RoomError
 
 from .registry import (
     ChatConnection,
@@ -17,8 +17,14 @@ from .registry import (
     registry,
 )
 
-Ctx = RoomCtx[ChatState, ChatConnection, Say | Typing, Message | UserJoined | UserLeft | TypingBroadcast]
+ChatBroadcast = Message | UserJoined | UserLeft | TypingBroadcast
+Ctx = RoomCtx[ChatState, ChatConnection, Say | Typing, ChatBroadcast]
 c = registry.for_("chat")
+
+
+def tabs_of(ctx: Ctx, user_id: str) -> list[Connection[ChatConnection, ChatBroadcast]]:
+    """The user's open sockets (a socket that is closing is no longer among them)."""
+    return ctx.connections.filter(lambda other: other.state.user_id == user_id)
 
 
 @c.on_connect
@@ -31,7 +37,9 @@ def on_connect(ctx: Ctx) -> EffectGen[None, RoomError | BroadcastError]:
     conn = ctx.connection
     if conn is None:
         return
-    yield from ctx.broadcast(UserJoined(user_id=conn.state.user_id), except_=conn)
+    # One user may have several tabs open: they join with the first
+    if len(tabs_of(ctx, conn.state.user_id)) == 1:
+        yield from ctx.broadcast(UserJoined(user_id=conn.state.user_id), except_=conn)
 
 
 @c.on_event
@@ -54,7 +62,8 @@ def on_event(ctx: Ctx, event: Say | Typing) -> EffectGen[None, RoomError | Broad
 @gen
 def on_close(ctx: Ctx) -> EffectGen[None, BroadcastError]:
     conn = ctx.connection
-    if conn is not None:
+    # ... and leave with the last
+    if conn is not None and not tabs_of(ctx, conn.state.user_id):
         yield from ctx.broadcast(UserLeft(user_id=conn.state.user_id), except_=conn)
 
 

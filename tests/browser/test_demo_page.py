@@ -1,6 +1,7 @@
 """The demo page in headless Chromium, driven over the DevTools protocol.
 
-The page talks to the room through the browser client the server ships
+The page logs in (`POST /login` gives it a signed token for the name) and
+talks to the room through the browser client the server ships
 (`/_durable_effect/client.js`). Two pages join the chat; one types and sends,
 the other shows the typing indicator, the message and who is online. Then the
 server restarts: both pages reconnect by themselves, what was typed while the
@@ -81,6 +82,51 @@ async def test_two_pages_chat(site: str, browser: str) -> None:
     assert await ann.until("document.getElementById('log').textContent.includes('bob left')")
     await ann.ws.close()
     await bob.ws.close()
+
+
+async def sockets_of(site: str, user: str, count: int) -> None:
+    """Wait until the lobby has `count` sockets of `user`."""
+    for _ in range(200):
+        conns = await asyncio.to_thread(http, "GET", f"{site}/api/chat/lobby/connections")
+        if sum(c["id"] == user for c in conns) == count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{user} does not have {count} sockets: {conns}")
+
+
+async def test_two_tabs_of_one_user_through_the_login(site: str, browser: str) -> None:
+    tab1 = await open_page(browser, site + "/")
+    tab2 = await open_page(browser, site + "/")
+    bob = await open_page(browser, site + "/")
+    await join(bob, "bob")
+    await join(tab1, "ann")
+    await join(tab2, " ann ")  # the server names the user: trimmed, the same ann
+    await bob.until(f"{text_of('online')}.includes('ann')")
+    assert await tab2.until(f"{text_of('log')}.includes('joined lobby as ann')")
+    assert (await bob.js(text_of("log"))).count("ann joined") == 1
+
+    # One tab leaves: ann is still online, and her other tab still talks.
+    await tab1.js("document.getElementById('leave').click()")
+    await sockets_of(site, "ann", 1)  # the server has run the closed tab's on_close
+    await say(tab2, "from my other tab")
+    await bob.until(f"{text_of('log')}.includes('ann: from my other tab')")
+    assert "ann left" not in await bob.js(text_of("log"))
+    assert "ann" in await bob.js(text_of("online"))
+
+    # Her last tab leaves: now she is gone.
+    await tab2.js("document.getElementById('leave').click()")
+    await bob.until(f"!{text_of('online')}.includes('ann')")
+    for page in (tab1, tab2, bob):
+        await page.ws.close()
+
+
+async def test_a_name_too_long_is_refused_at_login(site: str, browser: str) -> None:
+    page = await open_page(browser, site + "/")
+    await page.js(f"document.getElementById('name').value = {json.dumps('x' * 65)}")
+    await page.js("document.getElementById('join').requestSubmit()")
+    status = await page.until(f"{text_of('status')}.startsWith('could not log in') && {text_of('status')}")
+    assert status == "could not log in: name is at most 64 characters"
+    await page.ws.close()
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from durable_effect.sockets.server import MemoryStorage, SocketServer
-from examples.chat.server import make_server
 from tests.server.server_helpers import TRANSPORTS, serve
+from tests.server.trusting_chat import make_server
 
 from .devtools import CHROMIUM, SKIP_REASON, Page, open_page
 

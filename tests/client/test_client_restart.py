@@ -10,8 +10,8 @@ import pytest
 from durable_effect.sockets.client import connect
 from durable_effect.sockets.server import SQLiteStorage
 from examples.chat.registry import Chat, Message, Say
-from examples.chat.server import make_server
 from tests.server.server_helpers import TRANSPORTS, free_port, serve
+from tests.server.trusting_chat import make_server
 
 pytestmark = pytest.mark.anyio
 

@@ -32,8 +32,8 @@ from examples.chat.registry import (
     UserLeft,
 )
 from examples.chat.registry import registry as chat_registry
-from examples.chat.server import make_server, upgrade_options
 from tests.server.server_helpers import TRANSPORTS, serve
+from tests.server.trusting_chat import make_server, upgrade_options
 
 pytestmark = pytest.mark.anyio
 
@@ -175,12 +175,17 @@ async def test_effect_forms(served: tuple[SocketServer, str]) -> None:
     assert isinstance(refused.failure(), ConnectError)
 
 
-async def test_the_example_bot_answers_ping(served: tuple[SocketServer, str]) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_the_example_bot_logs_in_and_answers_ping(transport: str) -> None:
     from examples.chat.bot import main as bot
+    from examples.chat.identity import sign
+    from examples.chat.server import make_server as make_chat_server
 
-    _, base = served
-    async with await connect(f"{base}/ws/chat/lobby?userId=ann", Chat) as ann:
-        task = asyncio.create_task(bot(f"{base}/ws/chat/lobby?userId=bot", replies=1))
+    async with (
+        serve(make_chat_server(MemoryStorage()), on=transport) as addr,
+        await connect(f"ws://{addr}/ws/chat/lobby?token={sign('ann')}", Chat) as ann,
+    ):
+        task = asyncio.create_task(bot(f"http://{addr}", replies=1))
         seen: list[str] = []
         while "bot here: say ping" not in seen:  # the bot has joined
             msg = await asyncio.wait_for(ann.recv(), 5)

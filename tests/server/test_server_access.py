@@ -19,6 +19,7 @@ from durable_effect.sockets.server import (
     SocketServer,
     make_socket_server,
 )
+from examples.chat.identity import sign
 from examples.chat.server import make_server
 from tests.task.tasks import JOB, Probe, job_config
 
@@ -162,8 +163,8 @@ async def test_allowed_origins_let_another_site_upgrade() -> None:
 async def test_the_chat_demo_lets_only_its_own_page_upgrade() -> None:
     async with serve(make_server(MemoryStorage())) as addr:
         with pytest.raises(InvalidStatus) as refused:
-            async with connect(f"ws://{addr}/ws/chat/general?userId=eve", origin="https://evil.example"):  # type: ignore[arg-type]  # Origin is a NewType of str
+            async with connect(f"ws://{addr}/ws/chat/general?token={sign('eve')}", origin="https://evil.example"):  # type: ignore[arg-type]  # Origin is a NewType of str
                 pass
         assert refused.value.response.status_code == 403
-        async with connect(f"ws://{addr}/ws/chat/general?userId=ann", origin=f"http://{addr}"):  # type: ignore[arg-type]  # as above
+        async with connect(f"ws://{addr}/ws/chat/general?token={sign('ann')}", origin=f"http://{addr}"):  # type: ignore[arg-type]  # as above
             pass

@@ -1,4 +1,4 @@
-"""The seed's chat story over real WebSockets, served by the example chat server under uvicorn."""
+"""The seed's chat story over real WebSockets, served by the example chat server (users with signed tokens)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from durable_effect.sockets.server import MemoryStorage
+from examples.chat.identity import sign
 from examples.chat.server import make_server
 
 from .server_helpers import http, nothing_more, raise_nofile, recv, serve
@@ -28,7 +29,7 @@ async def test_chat_story_over_real_websockets() -> None:
 
         clients: dict[str, ClientConnection] = {}
         for name in USERS:
-            ws = await stack.enter_async_context(connect(f"ws://{addr}/ws/chat/lobby?userId={name}"))
+            ws = await stack.enter_async_context(connect(f"ws://{addr}/ws/chat/lobby?token={sign(name)}"))
             clients[name] = ws
             # every earlier user hears this one join; the joiner does not hear itself
             for earlier in USERS[: USERS.index(name)]:

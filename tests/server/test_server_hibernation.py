@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 
 from durable_effect.sockets.server import MemoryStorage, SocketServer, make_socket_server
 from examples.chat.handlers import config as chat_config
-from examples.chat.server import upgrade_options as chat_upgrade
+from tests.server.trusting_chat import upgrade_options as chat_upgrade
 
 from .server_helpers import http, recv, recv_tag, serve
 

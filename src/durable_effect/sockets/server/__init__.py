@@ -7,7 +7,7 @@ with SQLite storage, persisted alarms and hibernation by eviction.
     # durable-effect serve module:config --db rooms.db
 """
 
-from durable_effect.sockets.server.app import SocketServer, Transport, UpgradeRequest, make_socket_server
+from durable_effect.sockets.server.app import HttpRoute, SocketServer, Transport, UpgradeRequest, make_socket_server
 from durable_effect.sockets.server.auth import API_TOKEN_ENV, Allow, ApiRequest, AuthorizeHook, Refuse, is_loopback
 from durable_effect.sockets.server.native import NativeServer, run_native, serve_native
 from durable_effect.sockets.server.storage import MemoryStorage, ServerStorage, SQLiteStorage, StorageError
@@ -17,6 +17,7 @@ __all__ = [
     "Allow",
     "ApiRequest",
     "AuthorizeHook",
+    "HttpRoute",
     "MemoryStorage",
     "NativeServer",
     "Refuse",

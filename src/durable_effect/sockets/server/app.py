@@ -11,6 +11,7 @@ Routes (paths are relative to where the app is mounted):
 | `POST /api/{room}/{id}/broadcast`       | a broadcast message (JSON)                       |
 | `POST /api/{room}/{id}/alarm`           | run `on_alarm` now                               |
 | `GET /_durable_effect/client.js`        | the browser client (an ES module)                |
+| a path of `routes`                      | that ASGI app (e.g. a login endpoint)            |
 
 Alarms are persisted and fired by a scheduler task; idle instances are
 evicted after `hibernate_after` seconds and rehydrate from their sockets'
@@ -121,6 +122,8 @@ UpgradeDecision: TypeAlias = "UpgradeOpts[BaseModel] | Refuse"
 UpgradeHook: TypeAlias = Callable[[UpgradeRequest], "UpgradeDecision | Awaitable[UpgradeDecision]"]
 """Decides an upgrade from its request: `UpgradeOpts` to accept, `Refuse` to refuse.
 May be a plain or an async function."""
+HttpRoute: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""An ASGI app answering the HTTP requests of one path of `routes` (any method)."""
 
 
 class SocketServer(InstanceBackend, Generic[Rooms_co]):
@@ -149,8 +152,11 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         trusted_peer: Callable[[str | None], bool] = is_loopback,
         allowed_origins: Collection[str] = (),
         metrics: bool = False,
+        routes: Mapping[str, HttpRoute] | None = None,
     ) -> None:
         self.config = config
+        self.routes: Mapping[str, HttpRoute] = dict(routes or {})
+        """Extra HTTP endpoints by exact path (`{"/login": app}`), answered on both transports."""
         self.guard = ApiGuard(authorize, api_token, trusted_peer)
         """Decides direct-API requests: the token, the `authorize` hook, else loopback peers only."""
         self.allowed_origins = frozenset(allowed_origins)
@@ -429,6 +435,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             await self._health(scope, send, path)
         elif path == "/metrics" and self.metrics is not None:
             await self._metrics(scope, send, self.metrics)
+        elif path in self.routes:
+            await self.routes[path](scope, receive, send)
         elif len(parts) == 4 and (parts[0] == "api" or (parts[0] == "task" and self.tasks is not None)):
             refused = await self._authorize(scope, parts)
             if refused is not None:
