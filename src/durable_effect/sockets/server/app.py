@@ -153,6 +153,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         allowed_origins: Collection[str] = (),
         metrics: bool = False,
         routes: Mapping[str, HttpRoute] | None = None,
+        cors_origins: Collection[str] = (),
     ) -> None:
         self.config = config
         self.routes: Mapping[str, HttpRoute] = dict(routes or {})
@@ -160,6 +161,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         self.guard = ApiGuard(authorize, api_token, trusted_peer)
         """Decides direct-API requests: the token, the `authorize` hook, else loopback peers only."""
         self.allowed_origins = frozenset(allowed_origins)
+        self.cors_origins = frozenset(cors_origins)
+        """Origins (or `"*"`) whose pages may call `/api` and `/task` (CORS); none by default."""
         """Origins (`"https://app.example"`, or `"*"`) whose pages may upgrade besides the server's own."""
         self.transport: Transport = transport
         self.clock: Clock = clock if clock is not None else LiveClock()
@@ -438,6 +441,12 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         elif path in self.routes:
             await self.routes[path](scope, receive, send)
         elif len(parts) == 4 and (parts[0] == "api" or (parts[0] == "task" and self.tasks is not None)):
+            origin = self._cors_origin(scope)
+            if origin is not None:
+                if scope["method"] == "OPTIONS":
+                    await _preflight(send, origin, API_METHODS.get(parts[3], "GET, POST"))
+                    return
+                send = _with_cors(send, origin)
             refused = await self._authorize(scope, parts)
             if refused is not None:
                 await _json(send, refused.status, {"error": {"_tag": "Unauthorized", "message": refused.reason}})
@@ -451,6 +460,15 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             await self._static(send, path, self.static_dir, path.lstrip("/") or "index.html")
         else:
             await _json(send, 404, {"error": {"_tag": "NotFound", "message": f"no route for {path}"}})
+
+    def _cors_origin(self, scope: Scope) -> str | None:
+        """The request's `Origin` when `cors_origins` lets its page call the direct API."""
+        if not self.cors_origins:
+            return None
+        origin = _headers(scope).get("origin")
+        if origin is None or not ("*" in self.cors_origins or origin in self.cors_origins):
+            return None
+        return origin
 
     async def _health(self, scope: Scope, send: Send, path: str) -> None:
         """`/healthz`: the process answers. `/readyz`: it can read its storage and is not shutting down."""
@@ -825,6 +843,38 @@ async def wrong_method(send: Send, method: str, allowed: str) -> None:
     """A 405 naming the method the route answers."""
     message = f"{method} is not allowed here; use {allowed}"
     await _json(send, 405, {"error": {"_tag": "MethodNotAllowed", "message": message}}, [(b"allow", allowed.encode())])
+
+
+CORS_HEADERS = "authorization, content-type"
+"""The request headers a cross-origin page may send to the direct API."""
+
+
+def _cors(origin: str) -> list[tuple[bytes, bytes]]:
+    return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
+
+
+async def _preflight(send: Send, origin: str, methods: str) -> None:
+    """Answer a CORS preflight: the origin, the route's methods and the headers a page may send."""
+    headers = [
+        *_cors(origin),
+        (b"access-control-allow-methods", methods.encode()),
+        (b"access-control-allow-headers", CORS_HEADERS.encode()),
+        (b"access-control-max-age", b"600"),
+        (b"content-length", b"0"),
+    ]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _with_cors(send: Send, origin: str) -> Send:
+    """`send` with the CORS headers added to the response's head."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *_cors(origin)]}
+        await send(message)
+
+    return sending
 
 
 _CLOSING_STATUSES = frozenset({400, 408, 413, 431})
