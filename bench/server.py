@@ -45,8 +45,10 @@ from websockets.uri import parse_uri
 from bench.report import machine as _machine
 from bench.report import table as _table
 from durable_effect.sockets.server.app import Transport
+from examples.chat.identity import SECRET_ENV, sign
 
 HOST = "127.0.0.1"
+BENCH_SECRET = "bench-secret"
 SENDERS = 10
 CHAT_CASES = ((False, 50, 2_000), (False, 500, 400), (True, 500, 400))  # (burst, clients, total messages)
 BIG_ROOM = 10_000  # clients in one room
@@ -224,7 +226,8 @@ def _free_port() -> int:
 def _server(kind: str) -> Iterator[tuple[int, int]]:
     """Start `python -m bench.server serve-KIND PORT`; (pid, port) once it accepts; always stopped."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.server", f"serve-{kind}", str(port)])
+    env = {**os.environ, SECRET_ENV: BENCH_SECRET}  # our chat signs its users' tokens with it
+    proc = subprocess.Popen([sys.executable, "-m", "bench.server", f"serve-{kind}", str(port)], env=env)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -338,7 +341,9 @@ async def _open(port: int, names: list[str], socketio: bool = False) -> list[_Cl
     clients: list[_Client] = []
     for name in names:  # one at a time: the servers see the same, gentle, connection rate
         path = "/socket.io/?EIO=4&transport=websocket&room=bench&" if socketio else "/ws/chat/bench?"
-        client = _Client(name, f"ws://{HOST}:{port}{path}userId={name}", socketio)
+        # The peers take the name as given; our chat takes it from a signed token (examples/chat/identity.py).
+        token = sign(name, secret=BENCH_SECRET.encode())
+        client = _Client(name, f"ws://{HOST}:{port}{path}userId={name}&token={token}", socketio)
         await loop.create_connection(lambda c=client: c, HOST, port)  # type: ignore[misc]  # the default binds this client
         await client.opened
         clients.append(client)
