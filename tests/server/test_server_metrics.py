@@ -5,13 +5,15 @@ closes by status; behind the same access check as the direct API."""
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Collection, Mapping
 
 import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from durable_effect.sockets.server import make_socket_server
+from durable_effect.sockets.host import AlarmChange
+from durable_effect.sockets.server import MemoryStorage, make_socket_server
 
 from .server_helpers import TIMEOUT, http, recv, serve
 from .server_rooms import config, upgrade_options
@@ -65,3 +67,35 @@ async def test_metrics_are_behind_the_access_check() -> None:
 async def test_no_metrics_route_unless_asked() -> None:
     async with serve(make_socket_server(config, upgrade_options=upgrade_options)) as addr:
         assert (await http("GET", f"http://{addr}/metrics"))[0] == 404
+
+
+class _RefusingStorage(MemoryStorage):
+    """Refuses to commit a state whose last text is "fail"."""
+
+    def commit(
+        self, room: str, id: str, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None = None
+    ) -> None:
+        if '"last":"fail"' in puts.get("state", ""):
+            raise OSError("disk is full")
+        super().commit(room, id, puts, deletes, alarm)
+
+
+@pytest.mark.anyio
+async def test_metrics_count_frames_failed_runs_and_commits() -> None:
+    server = make_socket_server(config, storage=_RefusingStorage(), upgrade_options=upgrade_options, metrics=True)
+    async with serve(server) as addr:
+        url, room_url = f"http://{addr}/metrics", f"ws://{addr}/ws/notes/n1"
+        async with connect(f"{room_url}?name=ann") as ann, connect(f"{room_url}?name=bo") as bo:
+            await ann.send('{"_tag":"Add","text":"hi"}')
+            await recv(ann)
+            await recv(bo)
+            await ann.send('{"_tag":"Add","text":"fail"}')  # its commit fails: nothing is sent
+            await ann.send('{"_tag":"Add","text":"again"}')
+            assert (await recv(ann))["text"] == "again"
+            seen = await anyio.to_thread.run_sync(scrape, url)
+    room = (("room", "notes"),)
+    assert seen[("durable_effect_frames_received_total", room)] == 3
+    assert seen[("durable_effect_frames_sent_total", room)] == 4  # two runs, two recipients each
+    assert seen[("durable_effect_handler_failures_total", (("channel", "on_event"), ("room", "notes")))] == 1
+    assert seen[("durable_effect_commit_seconds_count", room)] == 2
+    assert seen[("durable_effect_commit_seconds_sum", room)] > 0

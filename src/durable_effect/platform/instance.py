@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
@@ -304,7 +305,9 @@ class InstanceCore(ABC, Generic[E, R]):
                 outcome = Success(None)
             elif isinstance(outcome, Success):
                 try:
+                    started = time.perf_counter()
                     await self.host.commit(run.puts, run.deletes, run.alarm_change())
+                    self._committed(time.perf_counter() - started)
                     if STATE_KEY in run.puts:
                         self._stored_state = run.puts[STATE_KEY]
                     elif STATE_KEY in run.deletes:
@@ -341,6 +344,9 @@ class InstanceCore(ABC, Generic[E, R]):
             }
         result: Success[object] | Failure[object] = await run_loop(eff, services)
         return result
+
+    def _committed(self, seconds: float) -> None:
+        """A run's commit took `seconds` (a hook for a host's metrics)."""
 
     def _report(self, channel: str, outcome: Success[object] | Failure[object]) -> None:
         """Log a failed run: name, id, channel, the error's type and message, and the whole cause."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ __all__ = [
     "STATE_KEY",
     "Engine",
     "EngineOptions",
+    "EngineStats",
     "Instance",
     "InstanceBackend",
     "alarm_backoff_ms",
@@ -94,6 +96,20 @@ class EngineOptions(BaseModel):
             raise ValueError("max_frame_bytes must be positive")
 
 
+class EngineStats:
+    """What the engine counts for a host's metrics, by room: frames in and
+    out, failed runs (by channel), and commits with their total time."""
+
+    __slots__ = ("commit_seconds", "commits", "failures", "frames_in", "frames_out")
+
+    def __init__(self) -> None:
+        self.frames_in: Counter[str] = Counter()
+        self.frames_out: Counter[str] = Counter()
+        self.failures: Counter[tuple[str, str]] = Counter()
+        self.commits: Counter[str] = Counter()
+        self.commit_seconds: defaultdict[str, float] = defaultdict(float)
+
+
 class Engine:
     """The rooms of one config, with the services handlers run with."""
 
@@ -110,6 +126,7 @@ class Engine:
         self.options = options or EngineOptions()
         self._services = RuntimeServices(services, layer)
         self._client = client
+        self.stats = EngineStats()
 
     @property
     def services(self) -> Mapping[type, object]:
@@ -342,6 +359,7 @@ class Instance(InstanceCore[RoomError, _Run]):
             conn = self.connection_for(socket)
             if conn is None:
                 return
+            self.engine.stats.frames_in[self.room.name] += 1
             if size > limit:
                 socket.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
                 await self._finish_close(conn)
@@ -442,6 +460,16 @@ class Instance(InstanceCore[RoomError, _Run]):
     def _self_call_hint(self) -> str:
         return "use ctx (recall, save, broadcast, connections) inside a handler instead"
 
+    def _committed(self, seconds: float) -> None:
+        stats = self.engine.stats
+        stats.commits[self.room.name] += 1
+        stats.commit_seconds[self.room.name] += seconds
+
+    def _report(self, channel: str, outcome: Success[object] | Failure[object]) -> None:
+        if isinstance(outcome, Failure):
+            self.engine.stats.failures[(self.room.name, channel)] += 1
+        super()._report(channel, outcome)
+
     def _release(self, out: list[tuple[Sequence[HostSocket], str] | _Close]) -> None:
         """Send a committed run's frames and closes, in the order the run made them.
         A send that fails now (the run is over) closes that connection (1011)."""
@@ -453,7 +481,8 @@ class Instance(InstanceCore[RoomError, _Run]):
                 self._pending_closes.append(conn)
                 continue
             sockets, frame = item
-            _, failed = self.host.send_all(sockets, frame)
+            delivered, failed = self.host.send_all(sockets, frame)
+            self.engine.stats.frames_out[self.room.name] += delivered
             for i, exc in failed:
                 socket = sockets[i]
                 target = self._connections.get(id(socket))

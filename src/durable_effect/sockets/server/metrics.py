@@ -84,3 +84,32 @@ class _Live:
             instances.add_metric([room], live[room])
         yield connections
         yield instances
+        yield from self._engine()
+
+    def _engine(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, SummaryMetricFamily
+
+        stats = self.server.engine.stats
+        frames_in = CounterMetricFamily(
+            "durable_effect_frames_received", "Frames received from sockets, by room", labels=["room"]
+        )
+        frames_out = CounterMetricFamily(
+            "durable_effect_frames_sent", "Frames sent to sockets (one per recipient), by room", labels=["room"]
+        )
+        for room in sorted(self.server.config.rooms):
+            frames_in.add_metric([room], stats.frames_in[room])
+            frames_out.add_metric([room], stats.frames_out[room])
+        failures = CounterMetricFamily(
+            "durable_effect_handler_failures", "Runs that failed, by room and channel", labels=["room", "channel"]
+        )
+        for (room, channel), count in sorted(stats.failures.items()):
+            failures.add_metric([room, channel], count)
+        commits = SummaryMetricFamily(
+            "durable_effect_commit_seconds", "Time to commit a run's writes, by room", labels=["room"]
+        )
+        for room in sorted(stats.commits):
+            commits.add_metric([room], count_value=stats.commits[room], sum_value=stats.commit_seconds[room])
+        yield frames_in
+        yield frames_out
+        yield failures
+        yield commits
