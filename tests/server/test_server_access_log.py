@@ -42,3 +42,15 @@ async def test_one_access_line_per_request_and_socket(caplog: pytest.LogCaptureF
     for pattern in patterns:
         assert any(re.fullmatch(pattern, line) for line in lines), (pattern, lines)
     assert not [r for r in caplog.records if r.name.startswith("uvicorn.access")]
+
+
+@pytest.mark.anyio
+async def test_the_protocol_adds_no_bare_lines_of_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        async with serve(make_socket_server(config, upgrade_options=upgrade_options)) as addr:
+            async with connect(f"ws://{addr}/ws/notes/n1?name=ann"):
+                pass
+            await anyio.sleep(0.1)
+    server = [r for r in caplog.records if r.levelno >= logging.INFO and not r.name.startswith("websockets.client")]
+    bare = [r.getMessage() for r in server if r.getMessage() in ("connection open", "connection closed")]
+    assert bare == []

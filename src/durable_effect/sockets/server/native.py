@@ -57,6 +57,18 @@ __all__ = ["NativeServer", "NativeSocket", "quiet_accept_errors", "run_native", 
 
 log = logging.getLogger("durable_effect.server")
 
+
+class _NoInfo(logging.Filter):
+    """The sans-I/O protocol's INFO lines ("connection open") say less than
+    the access log's, which carry the path and close code: keep the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno != logging.INFO
+
+
+protocol_log = logging.getLogger("durable_effect.server.protocol")
+protocol_log.addFilter(_NoInfo())
+
 CLOSE_TIMEOUT: Final = 5.0
 SHUTDOWN_TIMEOUT: Final = 3.0
 HEAD_TIMEOUT: Final = 10.0  # seconds a client has to send its request head
@@ -350,6 +362,7 @@ class NativeSocket(asyncio.Protocol):
         if _is_upgrade(first):
             self._phase = "handshake"
             self.proto = ServerProtocol(
+                logger=protocol_log,
                 max_size=self.native.max_message_bytes,
                 extensions=[ServerPerMessageDeflateFactory()] if self.native.deflate else None,
             )
