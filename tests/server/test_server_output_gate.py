@@ -26,7 +26,7 @@ def make_host() -> tuple[ServerInstanceHost, list[int]]:
 
 
 def add_socket(host: ServerInstanceHost, max_buffered: int = 1 << 20) -> ServerSocket:
-    socket = ServerSocket(["t"], host.gate_open, max_buffered)
+    socket = ServerSocket(["t"], max_buffered)
     host.socket_list.append(socket)
     return socket
 

@@ -133,7 +133,7 @@ class _TestServer(SocketServer):
     last_socket: FaultySocket | WatchedSocket | None = None
 
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
-        self.last_socket = FaultySocket(tags, host.gate_open, self.max_buffered_bytes)
+        self.last_socket = FaultySocket(tags, self.max_buffered_bytes)
         return self.last_socket
 
 
@@ -407,14 +407,8 @@ class ServerTestRuntime:
             if not link.server_waiting or link.server_in != link.frames_sent:
                 return False
         for host in self.server._hosts.values():
-            if (
-                any(
-                    isinstance(socket, ServerSocket) and socket.outbox
-                    for socket in host.socket_list
-                    if socket.is_open()
-                )
-                and host.gate_open()
-            ):
+            sockets = (s for s in host.socket_list if s.is_open())
+            if any(isinstance(socket, ServerSocket) and socket.outbox for socket in sockets):
                 return False
         return not any(inst.lock.locked() for key, inst in self.server._instances.items() if scope in (None, key))
 

@@ -663,7 +663,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         return holder[0]
 
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
-        return ServerSocket(tags, host.gate_open, self.max_buffered_bytes)
+        return ServerSocket(tags, self.max_buffered_bytes)
 
     async def _reader(self, socket: ServerSocket, receive: Receive, room: str, id: str, peer: str | None) -> None:
         while True:
@@ -758,7 +758,7 @@ class _BadBody(Exception):
 
 
 async def _write(socket: ServerSocket, send: Send) -> None:
-    """Send the socket's frames as the gate lets them through, up to and including its close."""
+    """Send the socket's frames as they come, up to and including its close."""
     while True:
         for item in await socket.next_batch():
             if isinstance(item, Close):

@@ -74,10 +74,6 @@ class ServedSocket(HostSocket, Protocol):
         """Send a broadcast's frame (raise if the socket cannot take it)."""
         ...
 
-    def release(self) -> None:
-        """The instance's output gate opened: write what waited for it."""
-        ...
-
 
 @dataclass(frozen=True, slots=True)
 class Close:
@@ -89,11 +85,10 @@ class Close:
 
 class ServerSocket:
     """A WebSocket served by the ASGI app: frames go to an outbox that the
-    connection's writer drains once the instance's output gate is open."""
+    connection's writer drains (a run's frames arrive only after its commit)."""
 
     __slots__ = (
         "_attachment",
-        "_gate",
         "_open",
         "_wake",
         "buffered",
@@ -104,13 +99,12 @@ class ServerSocket:
         "tags",
     )
 
-    def __init__(self, tags: list[str], gate: Callable[[], bool], max_buffered: int) -> None:
+    def __init__(self, tags: list[str], max_buffered: int) -> None:
         self.tags = tags
         self._attachment: str | None = None
         self.outbox: deque[str | Close] = deque()
         self._open = True
         self._wake = anyio.Event()
-        self._gate = gate
         self.buffered = 0
         self.max_buffered = max_buffered
         self.close_code: int | None = None
@@ -141,10 +135,6 @@ class ServerSocket:
     def send_shared(self, frame: SharedFrame) -> None:
         self.send(frame.text)
 
-    def release(self) -> None:
-        if self.outbox:
-            self.wake()
-
     def close(self, code: int, reason: str) -> None:
         if self._open:
             self._open = False
@@ -166,8 +156,8 @@ class ServerSocket:
         self._wake.set()
 
     async def next_batch(self) -> list[str | Close]:
-        """Wait for frames the gate lets through; return them all at once."""
-        while not (self.outbox and self._gate()):
+        """Wait for frames; return them all at once."""
+        while not self.outbox:
             await self._wake.wait()
             self._wake = anyio.Event()
         batch = list(self.outbox)
@@ -192,11 +182,6 @@ class ServerInstanceHost:
         self.socket_list: list[ServedSocket] = []
         self._on_alarm_change = on_alarm_change
         self.now_ms = now_ms
-
-    def gate_open(self) -> bool:
-        """Frames reach a socket only after their run committed (the engine
-        holds them until then), so the transports never need to wait."""
-        return True
 
     async def load(self, key: str) -> str | None:
         return await retry_busy(lambda: self.storage.load(self.room, self.id, key))

@@ -11,8 +11,8 @@ One `asyncio.Protocol` object per TCP connection, and no task per connection:
 - Outgoing frames: a broadcast's frame is serialized once (server frames are
   not masked, so every socket gets the same bytes) and appended to each
   socket's pending list; all frames of one event-loop iteration go out in one
-  `write` per socket. Frames of a handler run stay pending until its storage
-  commit (the output gate).
+  `write` per socket. A handler run's frames reach a socket only after its
+  storage commit (the engine holds them until then).
 - Backpressure: while the kernel and transport buffers of a socket are over
   the high-water mark, its frames wait in the pending list; a socket whose
   pending bytes pass `max_buffered_bytes` is closed with 1008.
@@ -110,7 +110,6 @@ class NativeSocket(asyncio.Protocol):
         "_text",
         "close_code",
         "dirty",
-        "gate",
         "host",
         "inbound_peak",
         "native",
@@ -125,7 +124,6 @@ class NativeSocket(asyncio.Protocol):
         self.proto: ServerProtocol | None = None
         self.host: ServerInstanceHost | None = None
         self.tags: list[str] = []
-        self.gate: Callable[[], bool] = _always
         self.close_code: int | None = None
         self.dirty = False
         self._phase = "head"  # head -> http | handshake -> open -> closed
@@ -234,7 +232,7 @@ class NativeSocket(asyncio.Protocol):
             raise ConnectionError("socket is not open")
         self._pending.append(wire)
         self._pending_bytes += len(wire)
-        if self._pending_bytes > self.native.max_buffered_bytes and (self._paused or not self.gate()):
+        if self._pending_bytes > self.native.max_buffered_bytes and self._paused:
             self._overflow()
         else:
             self._schedule()
@@ -271,11 +269,6 @@ class NativeSocket(asyncio.Protocol):
     def set_attachment(self, data: str) -> None:
         self._attachment = data
 
-    def release(self) -> None:
-        """The instance's output gate opened: write what waited for it."""
-        if self._pending:
-            self._schedule()
-
     # -- output ----------------------------------------------------------------------------
 
     def _schedule(self) -> None:
@@ -289,7 +282,7 @@ class NativeSocket(asyncio.Protocol):
         transport = self.transport
         if transport is None or self._phase == "closed":
             return
-        if self._phase == "handshake" or self._paused or not self.gate():
+        if self._phase == "handshake" or self._paused:
             if self._eof and self._phase != "handshake" and not self._pending:
                 transport.close()
             return
@@ -436,7 +429,6 @@ class NativeSocket(asyncio.Protocol):
     def _accepted(self, host: ServerInstanceHost, tags: list[str]) -> NativeSocket:
         self.host = host
         self.tags = tags
-        self.gate = host.gate_open
         self._open = True
         return self
 
@@ -875,10 +867,6 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop, interval: float = ACCEP
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(handle)
-
-
-def _always() -> bool:
-    return True
 
 
 def _short(reason: str) -> str:
