@@ -610,11 +610,18 @@ class InstanceAlarm(Alarm):
 # -- helpers --------------------------------------------------------------------------------
 
 
-def direct_call(run: Callable[[], Awaitable[T]], host_error: Callable[[str], TaggedError]) -> Effect[T, Any]:
+def direct_call(
+    run: Callable[[], Awaitable[T]],
+    host_error: Callable[[str], TaggedError],
+    missing: TaggedError | None = None,
+) -> Effect[T, Any]:
     """A direct-API call as an effect: its typed errors in the error channel, and a
-    host's `OSError`/`RuntimeError` as `host_error` (`RoomError`, `TaskError`)."""
+    host's `OSError`/`RuntimeError` as `host_error` (`RoomError`, `TaskError`).
+    With `missing` (the name is not registered), it fails with that and never runs."""
 
     async def go(_: Mapping[type, object]) -> Success[T] | Failure[Any]:
+        if missing is not None:
+            return Failure(Fail(missing))
         try:
             return Success(await run())
         except TaggedError as err:

@@ -100,14 +100,7 @@ class RoomHandle(Generic[S, C, Ev, B]):
         self._known = known
 
     def _go(self, run: Callable[[], Awaitable[T]]) -> Effect[T, Any]:
-        if not self._known:
-            name = self._name
-
-            async def missing() -> T:
-                raise RoomNotFoundError(name)
-
-            return _call(missing)
-        return _call(run)
+        return direct_call(run, RoomError, None if self._known else RoomNotFoundError(self._name))
 
     def send(self, id: str, event: Ev) -> Effect[None, SendFailure]:
         """Run `on_event` with no connection; its failure is the caller's."""

@@ -52,14 +52,7 @@ class TaskHandle(Generic[S, Ev]):
         self._known = known
 
     def _go(self, run: Callable[[], Awaitable[T]]) -> Effect[T, Any]:
-        if not self._known:
-            name = self._name
-
-            async def missing() -> T:
-                raise TaskNotFoundError(name)
-
-            return _call(missing)
-        return _call(run)
+        return direct_call(run, TaskError, None if self._known else TaskNotFoundError(self._name))
 
     def send(self, id: str, event: Ev) -> Effect[None, TaskFailure]:
         """Validate `event`, then run `on_event` of instance `id`; its failure is the caller's."""

@@ -11,7 +11,7 @@ from typing_extensions import TypeVar
 
 from durable_effect.effect import Effect, Layer, provide
 from durable_effect.platform.instance import HandlerResult
-from durable_effect.sockets.registry import Channel, Handler
+from durable_effect.sockets.registry import Channel, Handler, _channel
 from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.task.ctx import TaskCtx
 from durable_effect.task.errors import TaskNotFoundError
@@ -45,13 +45,6 @@ class TaskHandlers(Generic[S, Ev, R_co]):
     def wrap(self, eff: HandlerResult) -> HandlerResult:
         """Apply `with_services` layers to a handler's effect."""
         return eff if self.services is None else eff.pipe(provide(self.services))
-
-
-def _channel(fn: Channel | Handler[Channel] | None) -> Handler[Channel] | None:
-    """A channel as given (a function or a `Handler`), as a `Handler`."""
-    if fn is None or isinstance(fn, Handler):
-        return fn
-    return Handler(fn)
 
 
 class TaskBuilder(Generic[S, Ev]):
