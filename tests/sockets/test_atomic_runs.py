@@ -11,7 +11,7 @@ from durable_effect.sockets import RoomExecutionError
 from durable_effect.sockets.memory import InMemorySocketRuntime
 
 from .conftest import RuntimeFactory
-from .rooms import ROOM, Do, Inc, Lab, LabClient, LabConn, LabState, Probe, Said, Schedule, join, lab_config
+from .rooms import ROOM, Do, Inc, Lab, LabClient, LabConn, LabState, Probe, Said, Schedule, Shout, join, lab_config
 
 pytestmark = pytest.mark.anyio
 
@@ -114,6 +114,20 @@ async def test_a_failed_commit_fails_the_run(make_runtime: RuntimeFactory) -> No
     await run_promise(c["bob"].receive(Do(action="say_count")))
     assert [texts(cl) for cl in c.values()] == [["count=1", "count=2"]] * 3
     assert all(cl.is_open() for cl in c.values())
+
+
+async def test_a_run_that_writes_nothing_has_nothing_to_commit(make_runtime: RuntimeFactory) -> None:
+    # Like a Durable Object's output gate, which waits only for storage writes:
+    # a run that only sends is not held back (nor failed) by storage.
+    probe = Probe()
+    rt = make_runtime(lab_config(probe))
+    c = await three(rt)
+    rt.fail_commits(Lab, ROOM)
+    await run_promise(c["alice"].receive(Shout(text="no writes")))
+    await run_promise(c["alice"].receive(Do(action="say_count")))
+    rt.fail_commits(Lab, ROOM, False)
+    assert [texts(cl) for cl in c.values()] == [["no writes"]] * 3
+    assert await run_promise(rt.room(Lab).get_state(ROOM)) is None
 
 
 async def test_a_failed_commit_keeps_the_alarm_as_it_was(make_runtime: RuntimeFactory) -> None:

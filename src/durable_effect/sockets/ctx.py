@@ -46,7 +46,7 @@ class RoomCtx(Generic[S, C, Ev, B, Rooms]):
     alarm is an `Effect`; `connections` queries are plain values.
     """
 
-    __slots__ = ("_instance", "connection", "connections", "id", "name", "system_failure")
+    __slots__ = ("_connections", "_instance", "connection", "id", "name", "system_failure")
 
     def __init__(
         self,
@@ -57,12 +57,20 @@ class RoomCtx(Generic[S, C, Ev, B, Rooms]):
         self.id: str = instance.id
         self.name: str = instance.room.name
         self.connection = connection
-        # The engine stores connections with erased schemas; they were validated against C.
-        self.connections: Connections[C, B] = Connections(
-            cast("Callable[[], list[Connection[C, B]]]", instance.live_connections)  # a string: free at run time
-        )
         self.system_failure = system_failure
         self._instance = instance
+        self._connections: Connections[C, B] | None = None
+
+    @property
+    def connections(self) -> Connections[C, B]:
+        """The instance's open connections (plain values: no effect needed)."""
+        conns = self._connections
+        if conns is None:
+            # The engine stores connections with erased schemas; they were validated against C.
+            conns = self._connections = Connections(
+                cast("Callable[[], list[Connection[C, B]]]", self._instance.live_connections)
+            )
+        return conns
 
     # -- room state ---------------------------------------------------------------
 

@@ -364,17 +364,20 @@ class Instance(InstanceCore[RoomError, _Run]):
                 socket.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
                 await self._finish_close(conn)
                 return
-            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
             try:
                 event = self.room.event.validate_json(data)
             except (ValidationError, ValueError) as exc:
+                text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
                 await self._decode_error(conn, text, exc)
                 await self._flush_closes()
                 return
             handler = self.handlers.on_event
             if handler is not None:
-                self._report("on_event", await self._execute(handler, (RoomCtx(self, conn), event)))
-            await self._flush_closes()
+                outcome = await self._execute(handler, (RoomCtx(self, conn), event))
+                if type(outcome) is not Success:
+                    self._report("on_event", outcome)
+            if self._pending_closes:
+                await self._flush_closes()
 
     async def closed(self, socket: HostSocket, code: int, reason: str) -> None:
         """The peer closed (or the socket errored): run on_close once."""
