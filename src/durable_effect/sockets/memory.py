@@ -10,7 +10,7 @@ a Durable Object that hibernated.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Never, cast, overload
 
@@ -47,7 +47,11 @@ __all__ = [
 class MemorySocket:
     """A socket whose peer is a `TestConnection`."""
 
-    __slots__ = ("_attachment", "close_code", "close_reason", "fail_sends", "frames", "open", "tags")
+    __slots__ = ("_attachment", "_fail_sends", "close_code", "close_reason", "frames", "open", "tags")
+
+    changes = 0
+    """Counts closes and send-failure switches of every socket: a host's
+    cached fan-out (see `MemoryInstanceHost.send_all`) is valid while it holds."""
 
     def __init__(self, tags: list[str]) -> None:
         self.tags = tags
@@ -56,7 +60,17 @@ class MemorySocket:
         self.open = True
         self.close_code: int | None = None
         self.close_reason = ""
-        self.fail_sends = False
+        self._fail_sends = False
+
+    @property
+    def fail_sends(self) -> bool:
+        """Sends to this socket raise (a test's simulated failure)."""
+        return self._fail_sends
+
+    @fail_sends.setter
+    def fail_sends(self, on: bool) -> None:
+        MemorySocket.changes += 1
+        self._fail_sends = on
 
     def is_open(self) -> bool:
         return self.open
@@ -64,12 +78,13 @@ class MemorySocket:
     def send(self, frame: str) -> None:
         if not self.open:
             raise ConnectionError("socket is closed")
-        if self.fail_sends:
+        if self._fail_sends:
             raise ConnectionError("simulated send failure")
         self.frames.append(frame)
 
     def close(self, code: int, reason: str) -> None:
         if self.open:
+            MemorySocket.changes += 1
             self.open = False
             self.close_code = code
             self.close_reason = reason
@@ -87,17 +102,33 @@ class MemoryInstanceHost(MemoryStore):
     def __init__(self, clock: TestClock) -> None:
         super().__init__(clock)
         self.socket_list: list[MemorySocket] = []
+        self._seen: Sequence[HostSocket] | None = None
+        self._fast: tuple[Sequence[HostSocket], list[Callable[[str], None]], int] | None = None
 
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
+        # The engine hands the same list for every broadcast to everyone: once it
+        # has come twice with every socket open and sending, its appends are
+        # kept, and reused while no socket anywhere closes or changes `fail_sends`.
+        fast = self._fast
+        if fast is not None and fast[0] is sockets and len(fast[1]) == len(sockets) and fast[2] == MemorySocket.changes:
+            for deliver in fast[1]:
+                deliver(frame)
+            return len(sockets), []
+        changes = MemorySocket.changes
         delivered = 0
         failed: list[tuple[int, Exception]] = []
-        for i, socket in enumerate(cast("Sequence[MemorySocket]", sockets)):
+        memory_sockets = cast("Sequence[MemorySocket]", sockets)
+        for i, socket in enumerate(memory_sockets):
             if socket.open:
-                if socket.fail_sends:
+                if socket._fail_sends:
                     failed.append((i, ConnectionError("simulated send failure")))
                 else:
                     socket.frames.append(frame)
                     delivered += 1
+        if delivered == len(sockets) and changes == MemorySocket.changes:
+            if self._seen is sockets:
+                self._fast = (sockets, [s.frames.append for s in memory_sockets], changes)
+            self._seen = sockets
         return delivered, failed
 
     def sockets(self) -> Sequence[MemorySocket]:
