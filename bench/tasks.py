@@ -67,14 +67,14 @@ class PlainTask:
 
 
 async def _best(*runs: Callable[[], Awaitable[None]]) -> list[float]:
-    """The best time of each run over `REPS` rounds, the runs interleaved in
+    """The best CPU time of each run over `REPS` rounds, the runs interleaved in
     every round so that a busy machine slows them alike."""
     best = [float("inf")] * len(runs)
     for _ in range(REPS):
         for i, run in enumerate(runs):
-            start = time.perf_counter()
+            start = time.process_time()
             await run()
-            best[i] = min(best[i], time.perf_counter() - start)
+            best[i] = min(best[i], time.process_time() - start)
     return best
 
 

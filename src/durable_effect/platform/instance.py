@@ -16,8 +16,7 @@ import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -391,18 +390,16 @@ class InstanceCore(ABC, Generic[E, R]):
         defect = cause.squash()
         raise self._execution_error(f"handler raised {defect!r}", defect)
 
-    @asynccontextmanager
-    async def _direct(self) -> AsyncIterator[None]:
-        """Hold the instance for a direct-API call. A call from one of this
-        instance's own handler runs (directly or through siblings) would wait
-        for itself forever: it fails at once instead."""
+    def _direct(self) -> RunLock:
+        """The instance's lock, for a direct-API call to hold. A call from one of
+        this instance's own handler runs (directly or through siblings) would
+        wait for itself forever: it fails at once instead."""
         if id(self) in _RUNNING.get():
             raise self._error(
                 f"{self.kind} {self._core_name}/{self.id} called itself through the client while one of its "
                 f"handlers runs; {self._self_call_hint()}"
             )
-        async with self.lock:
-            yield
+        return self.lock
 
     def _self_call_hint(self) -> str:
         return "use ctx (recall, save) inside a handler instead"
