@@ -27,12 +27,14 @@ the app, so what one connection has queued is bounded by one read.
 from __future__ import annotations
 
 import asyncio
+from types import GeneratorType
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import ProtocolError
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
+from websockets.streams import StreamReader
 
 from durable_effect.sockets.server.host import (
     CLOSE_POLICY_VIOLATION,
@@ -66,6 +68,27 @@ CLOSE_GRACE = 5.0
 """Seconds a peer has to finish the close handshake once the server's close frame is sent."""
 
 
+class Flusher:
+    """The sockets with frames to write: one callback per loop turn writes them all."""
+
+    __slots__ = ("dirty", "loop")
+
+    def __init__(self) -> None:
+        self.dirty: list[UvicornSocket] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, socket: UvicornSocket, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.dirty or loop is not self.loop:  # (a loop that ended with a callback due never runs it)
+            self.loop = loop
+            loop.call_soon(self.flush)
+        self.dirty.append(socket)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for socket in dirty:
+            socket.flush()
+
+
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's `websockets-sansio` protocol that closes slow peers with a real 1008."""
 
@@ -85,6 +108,9 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def _make_socket(self, tags: list[str], max_buffered: int) -> UvicornSocket:
         self.socket = UvicornSocket(self, tags, max_buffered)
         return self.socket
+
+    flusher: ClassVar[Flusher] = Flusher()
+    """Writes the frames of the sockets that have some, once per loop turn (`bounded_protocol` gives each its own)."""
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -119,6 +145,22 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             if self._closed_by_us:  # it was waiting for the buffer to drain when the protocol closed
                 raise ClientDisconnected from None
             raise
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            self._forget_handshake()
+
+    def _forget_handshake(self) -> None:
+        """The connection is open: let go of the handshake's request and response (the
+        scope has what the app reads of them), as the native transport does."""
+        del self.request, self.response
+        conn = self.conn
+        # The handshake's parser keeps the parsed request alive for as long as the connection
+        # lasts. When it waits for the first frame with nothing read of one, start a frame parser.
+        waiting: object = conn.parser
+        while isinstance(waiting, GeneratorType) and waiting.gi_yieldfrom is not None:
+            waiting = waiting.gi_yieldfrom
+        if isinstance(waiting, GeneratorType) and waiting.gi_code is StreamReader.at_eof.__code__:
+            conn.parser = Protocol.parse(conn)
+            next(conn.parser)
 
     def handle_ping(self) -> None:
         if self.close_sent:
@@ -169,7 +211,16 @@ class UvicornSocket(AttachedSocket):
     a list and go out in one write per loop turn (a broadcast's frame built once for
     every socket), in order, the close behind them."""
 
-    __slots__ = ("_accepted", "_deferred_close", "_pending", "_pending_bytes", "dirty", "max_buffered", "protocol")
+    __slots__ = (
+        "_accepted",
+        "_compressed",
+        "_deferred_close",
+        "_pending",
+        "_pending_bytes",
+        "dirty",
+        "max_buffered",
+        "protocol",
+    )
 
     def __init__(self, protocol: BoundedWebSocketProtocol, tags: list[str], max_buffered: int) -> None:
         super().__init__(tags)
@@ -177,17 +228,18 @@ class UvicornSocket(AttachedSocket):
         self.max_buffered = max_buffered
         self.dirty = False
         self._accepted = False
+        self._compressed = bool(protocol.conn.extensions)  # negotiated with the handshake, before the app runs
         self._pending: list[bytes | str] = []  # wire bytes; texts on a compressed connection
         self._pending_bytes = 0
         self._deferred_close: tuple[int, str] | None = None
 
     def send(self, frame: str) -> None:
-        self._push(frame if self.protocol.conn.extensions else text_frame(frame))
+        self._push(frame if self._compressed else text_frame(frame))
 
     def send_shared(self, frame: SharedFrame) -> None:
         # Server frames are not masked: one broadcast, the same bytes for every socket
         # (a compressed connection frames the text itself).
-        self._push(frame.text if self.protocol.conn.extensions else frame.wire())
+        self._push(frame.text if self._compressed else frame.wire())
 
     def _push(self, data: bytes | str) -> None:
         if not self._open:
@@ -213,7 +265,8 @@ class UvicornSocket(AttachedSocket):
         """Write at the end of this loop turn (once, however many frames come)."""
         if not self.dirty:
             self.dirty = True
-            self.protocol.loop.call_soon(self.flush)
+            protocol = self.protocol
+            protocol.flusher.add(self, protocol.loop)
 
     def flush(self, *, force: bool = False) -> None:
         """Write every pending frame in one call; while the transport is over its
@@ -230,7 +283,7 @@ class UvicornSocket(AttachedSocket):
         if not force and not protocol.writable.is_set():
             return
         conn = protocol.conn
-        if conn.extensions:
+        if self._compressed:
             for text in cast("list[str]", pending):
                 conn.send_text(text.encode())
             protocol.transport.write(b"".join(conn.data_to_send()))
@@ -267,7 +320,8 @@ def _short(reason: str) -> str:
 
 def bounded_protocol(max_buffered_bytes: int) -> type[BoundedWebSocketProtocol]:
     """The protocol class for uvicorn's `ws=` with this bound."""
-    return type("BoundedWebSocketProtocol", (BoundedWebSocketProtocol,), {"max_buffered_bytes": max_buffered_bytes})
+    attributes = {"max_buffered_bytes": max_buffered_bytes, "flusher": Flusher()}
+    return type("BoundedWebSocketProtocol", (BoundedWebSocketProtocol,), attributes)
 
 
 def head_timeout_protocol(timeout: float) -> type[asyncio.Protocol]:
