@@ -23,6 +23,7 @@ from tests.native.raw_client import RawClient
 
 from . import server_helpers
 from .server_helpers import recv, serve
+from .test_server_slow_consumer import slow_client
 
 
 class Lines(BaseModel):
@@ -35,6 +36,7 @@ class Member(BaseModel):
 
 class Burst(TaggedStruct, tag="Burst"):
     lines: int
+    pad: str = ""
 
 
 class Leave(TaggedStruct, tag="Leave"):
@@ -44,6 +46,7 @@ class Leave(TaggedStruct, tag="Leave"):
 
 class Line(TaggedStruct, tag="Line"):
     n: int
+    pad: str = ""
 
 
 Room = WebSocketRoom.make(
@@ -57,9 +60,9 @@ Ctx = RoomCtx[Lines, Member, Burst | Leave, Line]
 @gen
 def on_event(ctx: Ctx, event: Burst | Leave) -> EffectGen[None, object]:
     match event:
-        case Burst(lines=lines):
+        case Burst(lines=lines, pad=pad):
             for n in range(lines):  # one run: the frames are released together, after its commit
-                yield from ctx.broadcast(Line(n=n))
+                yield from ctx.broadcast(Line(n=n, pad=pad))
         case Leave(code=code, reason=reason):
             if ctx.connection is not None:
                 yield from ctx.broadcast(Line(n=0))
@@ -69,9 +72,12 @@ def on_event(ctx: Ctx, event: Burst | Leave) -> EffectGen[None, object]:
 config = registry.build({"lines": registry.handler(Room, on_event=on_event)})
 
 
-def app() -> SocketServer:
+def app(max_buffered_bytes: int = 4 << 20) -> SocketServer:
     return make_socket_server(
-        config, storage=MemoryStorage(), upgrade_options=lambda request: UpgradeOpts(ConnectionInit(Member()))
+        config,
+        storage=MemoryStorage(),
+        upgrade_options=lambda request: UpgradeOpts(ConnectionInit(Member())),
+        max_buffered_bytes=max_buffered_bytes,
     )
 
 
@@ -148,7 +154,24 @@ async def test_a_close_from_the_room_reaches_the_client_after_its_frames(
         client = await RawClient.connect(addr, "/ws/lines/leave")
         client.proto.send_text(json.dumps({"_tag": "Leave", "code": code, "reason": reason}).encode())
         client.flush()
-        assert await client.next_text() == {"_tag": "Line", "n": 0}
+        assert await client.next_text() == {"_tag": "Line", "n": 0, "pad": ""}
         assert await client.closed_with() == received[0]
         assert client.proto.close_rcvd is not None and client.proto.close_rcvd.reason == received[1]
         client.close()
+
+
+@pytest.mark.anyio
+async def test_frames_held_while_a_client_does_not_read_all_arrive_in_order_when_it_reads_again() -> None:
+    server = app(max_buffered_bytes=64 << 20)
+    runs, lines, pad = 80, 10, "p" * 10_000  # 8 MB: past the kernel's and the transport's buffers
+    async with serve(server) as addr, slow_client(addr, "/ws/lines/held") as reader:
+        async with connect(f"ws://{addr}/ws/lines/held", compression=None) as sender:
+            for _ in range(runs):
+                await sender.send(json.dumps({"_tag": "Burst", "lines": lines, "pad": pad}))
+            for _ in range(runs * lines):  # the sender reads its own: every run has been handled
+                await recv(sender)
+        received: list[int] = []
+        with anyio.fail_after(30):
+            while len(received) < runs * lines:
+                received += [json.loads(bytes(e.data))["n"] for e in await reader.frames()]
+        assert received == list(range(lines)) * runs
