@@ -90,9 +90,12 @@ class Flusher:
 
 
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's `websockets-sansio` protocol that closes slow peers with a real 1008."""
+    """uvicorn's `websockets-sansio` protocol that closes slow peers with a real 1008
+    and writes the app's frames itself (see the module's doc)."""
 
     max_buffered_bytes: ClassVar[int] = 4 << 20
+    flusher: ClassVar[Flusher] = Flusher()
+    """Writes the frames of the sockets that have some, once per loop turn (`bounded_protocol` gives each its own)."""
     _closed_by_us = False
     inbound_peak = 0
     """The most received messages that ever waited at once for the app."""
@@ -108,9 +111,6 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def _make_socket(self, tags: list[str], max_buffered: int) -> UvicornSocket:
         self.socket = UvicornSocket(self, tags, max_buffered)
         return self.socket
-
-    flusher: ClassVar[Flusher] = Flusher()
-    """Writes the frames of the sockets that have some, once per loop turn (`bounded_protocol` gives each its own)."""
 
     def resume_writing(self) -> None:
         super().resume_writing()
