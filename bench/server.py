@@ -19,6 +19,9 @@ protocols over the `websockets` sans-I/O client, no compression):
 
 Each measurement starts a fresh server. `BENCH_PROFILE=FILE` in the environment of `serve-native` or
 `serve-asgi` runs our server under cProfile and writes the stats to FILE when it exits.
+
+`python -m bench.server --only baseline,asgi --cases chat50,rss --rounds 3` measures only those servers and
+cases, each round every server in turn (cases: chat50, chat500, burst500, rss).
 """
 
 from __future__ import annotations
@@ -634,8 +637,65 @@ def main() -> None:
         print(line)
 
 
+# -- a selection of servers and cases (`python -m bench.server --only ...`) -------------------
+
+SELECT_CASES: dict[str, tuple[bool, int, int]] = {
+    f"{'burst' if burst else 'chat'}{n_clients}": (burst, n_clients, n_messages)
+    for burst, n_clients, n_messages in CHAT_CASES
+}
+"""The chat cases by name (chat50, chat500, burst500); `rss` is the idle-memory case."""
+
+
+async def _measure_selected(kinds: list[str], cases: list[str], rounds: int) -> list[str]:
+    """Each case, `rounds` times, every server in turn (alternating: noise hits all of them alike);
+    ratios are to the websockets baseline of the same round when it is among `kinds`."""
+    cells: list[tuple[str, ...]] = []
+    for case in cases:
+        for round_ in range(1, rounds + 1):
+            if case == "rss":
+                rss = {kind: await _run_rss(kind) for kind in kinds}
+                base_rss = rss.get("baseline")
+                for kind in kinds:
+                    ratio = "—" if base_rss is None else f"{rss[kind] / base_rss:.2f}x"
+                    cells.append((case, str(round_), kind, f"{rss[kind] / 1024:.1f} KB", ratio, "—"))
+                continue
+            results = {kind: await _run_chat(kind, *SELECT_CASES[case]) for kind in kinds}
+            base = results.get("baseline")
+            for kind, r in results.items():
+                if r.deliveries != r.expected:
+                    raise AssertionError(f"{kind}: {r.deliveries} deliveries, expected {r.expected}")
+                ratio = "—" if base is None else f"{r.cpu_per_delivery / base.cpu_per_delivery:.2f}x"
+                cpu = f"{r.cpu_per_delivery * 1e6:.1f} µs"
+                cells.append((case, str(round_), kind, cpu, ratio, f"{_ms(r.p50)} / {_ms(r.p99)}"))
+    return _table(("case", "round", "server", "CPU/delivery (RSS)", "ratio to baseline", "p50 / p99"), cells)
+
+
+def select_main(argv: list[str]) -> None:
+    """`--only KIND,... [--cases CASE,...] [--rounds N]`: only these servers and cases."""
+    import argparse
+
+    kinds = [kind for kind, _label in SERVERS]
+    parser = argparse.ArgumentParser(prog="python -m bench.server")
+    parser.add_argument("--only", required=True, help=f"servers, comma-separated: {','.join(kinds)}")
+    parser.add_argument("--cases", default="chat50", help=f"comma-separated: {','.join(SELECT_CASES)},rss")
+    parser.add_argument("--rounds", type=int, default=1, help="measure each case this many times")
+    args = parser.parse_args(argv)
+    only, cases = args.only.split(","), args.cases.split(",")
+    for name in only:
+        if name not in kinds:
+            parser.error(f"unknown server {name!r}")
+    for name in cases:
+        if name not in (*SELECT_CASES, "rss"):
+            parser.error(f"unknown case {name!r}")
+    _raise_nofile()
+    for line in asyncio.run(_measure_selected(only, cases, args.rounds)):
+        print(line)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1].startswith("serve-"):
+    if len(sys.argv) > 1 and sys.argv[1].startswith("--"):
+        select_main(sys.argv[1:])
+    elif len(sys.argv) == 3 and sys.argv[1].startswith("serve-"):
         _raise_nofile()
         kind, port = sys.argv[1].removeprefix("serve-"), int(sys.argv[2])
         if kind == "baseline":

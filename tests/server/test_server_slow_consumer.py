@@ -38,6 +38,14 @@ class SlowClient:
     async def send_raw(self, data: bytes) -> None:
         await asyncio.get_running_loop().sock_sendall(self.sock, data)
 
+    async def frames(self) -> list[Frame]:
+        """The text frames of the next read (none when it brought only part of one)."""
+        data = await asyncio.get_running_loop().sock_recv(self.sock, 1 << 16)
+        if not data:
+            raise ConnectionError("the server ended the stream")
+        self.proto.receive_data(data)
+        return [e for e in self.proto.events_received() if isinstance(e, Frame) and e.opcode is Opcode.TEXT]
+
     async def read_until_closed(self, timeout: float = 5.0) -> int | None:
         """Read everything the server sends until it ends the stream; the close code received."""
         loop = asyncio.get_running_loop()

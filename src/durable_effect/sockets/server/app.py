@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, cast, overload
 from urllib.parse import parse_qsl, unquote
 
 import anyio
@@ -62,7 +62,15 @@ from durable_effect.sockets.room import WebSocketRoom
 from durable_effect.sockets.schema import TaggedStruct
 from durable_effect.sockets.server.access import LoggedSend, access_log, log_closed, log_upgrade, peer_of
 from durable_effect.sockets.server.auth import ApiGuard, ApiRequest, AuthorizeHook, Refuse, cross_origin, is_loopback
-from durable_effect.sockets.server.host import Close, ServedSocket, ServerInstanceHost, ServerSocket, retry_busy
+from durable_effect.sockets.server.host import (
+    FRAMES_EXTENSION,
+    Close,
+    DirectSocket,
+    ServedSocket,
+    ServerInstanceHost,
+    ServerSocket,
+    retry_busy,
+)
 from durable_effect.sockets.server.metrics import ServerMetrics
 from durable_effect.sockets.server.storage import DueAlarm, MemoryStorage, ServerStorage, StorageError
 
@@ -593,11 +601,22 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode()))
         peer = peer_of(scope)
-        socket = await self.admit(room, id, query, _headers(scope), self._new_socket, peer=peer)
+        frames = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+        make_socket: Callable[[ServerInstanceHost, list[str]], ServedSocket] = self._new_socket
+        if frames is not None:  # the server writes our frames itself: no writer task, no send per frame
+            make_direct = cast("Callable[[list[str], int], DirectSocket]", frames["socket"])
+            make_socket = lambda _host, tags: make_direct(tags, self.max_buffered_bytes)  # noqa: E731
+        socket = await self.admit(room, id, query, _headers(scope), make_socket, peer=peer)
         if isinstance(socket, Refuse):
             await _deny(scope, send, socket.status, socket.reason)
             return
         await send({"type": "websocket.accept"})
+        if not isinstance(socket, ServerSocket):
+            direct = cast("DirectSocket", socket)
+            direct.accepted()
+            await self._reader(direct, receive, room, id, peer)
+            direct.mark_closed()
+            return
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._writer, socket, send, tg.cancel_scope)
             await self._reader(socket, receive, room, id, peer)
@@ -665,7 +684,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
     def _new_socket(self, host: ServerInstanceHost, tags: list[str]) -> ServerSocket:
         return ServerSocket(tags, self.max_buffered_bytes)
 
-    async def _reader(self, socket: ServerSocket, receive: Receive, room: str, id: str, peer: str | None) -> None:
+    async def _reader(self, socket: ServedSocket, receive: Receive, room: str, id: str, peer: str | None) -> None:
         while True:
             message = await receive()
             kind = message["type"]

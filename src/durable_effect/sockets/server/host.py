@@ -14,7 +14,18 @@ from websockets.frames import Frame, Opcode
 from durable_effect.sockets.host import AlarmChange, HostSocket, send_each
 from durable_effect.sockets.server.storage import ServerStorage, StorageBusyError
 
-__all__ = ["Close", "ServedSocket", "ServerInstanceHost", "ServerSocket", "SharedFrame", "retry_busy", "text_frame"]
+__all__ = [
+    "FRAMES_EXTENSION",
+    "AttachedSocket",
+    "Close",
+    "DirectSocket",
+    "ServedSocket",
+    "ServerInstanceHost",
+    "ServerSocket",
+    "SharedFrame",
+    "retry_busy",
+    "text_frame",
+]
 
 CLOSE_POLICY_VIOLATION = 1008
 TOO_SLOW_REASON = "client too slow"
@@ -75,6 +86,25 @@ class ServedSocket(HostSocket, Protocol):
         ...
 
 
+FRAMES_EXTENSION = "durable_effect.websocket.frames"
+"""The ASGI scope extension through which a server's WebSocket protocol takes the
+app's frames itself, instead of one `websocket.send` each: its value is
+`{"socket": make}`, `make(tags, max_buffered_bytes)` giving a `DirectSocket`.
+`uvicorn_config`'s protocol offers it; without it the app uses `send`."""
+
+
+class DirectSocket(ServedSocket, Protocol):
+    """A socket that writes to its connection itself (see `FRAMES_EXTENSION`)."""
+
+    def accepted(self) -> None:
+        """The app sent `websocket.accept`: write the frames (and close) held until now."""
+        ...
+
+    def mark_closed(self) -> None:
+        """The app received `websocket.disconnect`: no more sends."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Close:
     """An outbox entry: send a close frame, then stop writing."""
@@ -83,36 +113,45 @@ class Close:
     reason: str
 
 
-class ServerSocket:
-    """A WebSocket served by the ASGI app: frames go to an outbox that the
-    connection's writer drains (a run's frames arrive only after its commit)."""
+class AttachedSocket:
+    """What every socket of the ASGI app keeps: its tags, whether it is open, its attachment."""
 
-    __slots__ = (
-        "_attachment",
-        "_open",
-        "_wake",
-        "buffered",
-        "close_code",
-        "max_buffered",
-        "outbox",
-        "sending",
-        "tags",
-    )
+    __slots__ = ("_attachment", "_open", "close_code", "tags")
 
-    def __init__(self, tags: list[str], max_buffered: int) -> None:
+    def __init__(self, tags: list[str]) -> None:
         self.tags = tags
-        self._attachment: str | None = None
-        self.outbox: deque[str | Close] = deque()
-        self._open = True
-        self._wake = anyio.Event()
-        self.buffered = 0
-        self.max_buffered = max_buffered
         self.close_code: int | None = None
-        self.sending: anyio.CancelScope | None = None
-        """The writer's send in progress: cancelled when the socket is closed as too slow."""
+        self._open = True
+        self._attachment: str | None = None
 
     def is_open(self) -> bool:
         return self._open
+
+    def mark_closed(self) -> None:
+        """The peer is gone: no more sends."""
+        self._open = False
+
+    def attachment(self) -> str | None:
+        return self._attachment
+
+    def set_attachment(self, data: str) -> None:
+        self._attachment = data
+
+
+class ServerSocket(AttachedSocket):
+    """A WebSocket served by the ASGI app: frames go to an outbox that the
+    connection's writer drains (a run's frames arrive only after its commit)."""
+
+    __slots__ = ("_wake", "buffered", "max_buffered", "outbox", "sending")
+
+    def __init__(self, tags: list[str], max_buffered: int) -> None:
+        super().__init__(tags)
+        self.outbox: deque[str | Close] = deque()
+        self._wake = anyio.Event()
+        self.buffered = 0
+        self.max_buffered = max_buffered
+        self.sending: anyio.CancelScope | None = None
+        """The writer's send in progress: cancelled when the socket is closed as too slow."""
 
     def send(self, frame: str) -> None:
         if not self._open:
@@ -141,16 +180,6 @@ class ServerSocket:
             self.close_code = code
             self.outbox.append(Close(code, reason))
             self.wake()
-
-    def mark_closed(self) -> None:
-        """The peer is gone: no more sends."""
-        self._open = False
-
-    def attachment(self) -> str | None:
-        return self._attachment
-
-    def set_attachment(self, data: str) -> None:
-        self._attachment = data
 
     def wake(self) -> None:
         self._wake.set()
