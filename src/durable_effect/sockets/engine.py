@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from durable_effect.effect import Cause, Effect, Fail, Failure, Layer, Success, TaggedError, suspend
@@ -200,6 +199,9 @@ class _Run(Tx):
 
 AnyConnection = Connection[BaseModel, TaggedStruct]
 
+_ATTACHMENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""What `json.dumps(..., separators=(",", ":"), ensure_ascii=False)` writes, without a new encoder per call."""
+
 
 class Instance(InstanceCore[RoomError, _Run]):
     """One (room, id): its live connections and serialized handler runs."""
@@ -305,8 +307,8 @@ class Instance(InstanceCore[RoomError, _Run]):
         return conn
 
     def _encode_attachment(self, conn_id: str, tags: tuple[str, ...], state: BaseModel) -> str:
-        # One call into pydantic-core (the state's own serializer inside): compact, non-ASCII kept as is.
-        data = pydantic_core.to_json({"id": conn_id, "tags": list(tags), "state": state}, by_alias=True).decode()
+        payload = {"id": conn_id, "tags": list(tags), "state": state.model_dump(mode="json", by_alias=True)}
+        data = _ATTACHMENT_JSON.encode(payload)
         size = structured_clone_size(data)  # what the Workers runtime counts, on every host
         if size > self.engine.options.attachment_cap:
             raise AttachmentTooLargeError(size, self.engine.options.attachment_cap)

@@ -1,5 +1,6 @@
-"""The in-memory host's broadcast to everyone: repeated broadcasts to the same
-room stay right when a socket starts failing or closes between them."""
+"""The in-memory host: repeated broadcasts to the same room stay right when a
+socket starts failing or closes between them; connection states come back
+from hibernation exactly as they were."""
 
 from __future__ import annotations
 
@@ -51,3 +52,17 @@ async def test_repeated_broadcasts_notice_a_failing_and_a_closed_socket() -> Non
     assert texts(alice) == ["m0", "m1", "m2", "bob fails", "after0", "after1", "after2"]
     assert texts(bob) == ["m0", "m1", "m2"]
     assert texts(carol) == ["m0", "m1", "m2", "bob fails"]
+
+
+@pytest.mark.parametrize("joined_at", [float("inf"), 1e-07, 1e20])
+async def test_a_connection_state_comes_back_from_hibernation_as_it_was(joined_at: float) -> None:
+    # The attachment is JSON text; a wake reads it back. Every float the state
+    # model accepts must survive the trip, not close the socket as unreadable.
+    config: SocketConfig = registry.build({"chat": registry.handler(Chat)})
+    rt = make_runtime(config)
+    init = ConnectionInit(id="alice", initial_state=ChatConnection(user_id="ål\u2028ice", joined_at=joined_at))
+    alice = await run_promise(rt.testing_connect(Chat, ROOM, UpgradeOpts(connection=init)))
+    await run_promise(rt.hibernate(Chat, ROOM))
+    infos = await run_promise(rt.room(Chat).get_connections(ROOM))
+    assert [(i.id, i.state) for i in infos] == [("alice", init.initial_state)]
+    assert alice.is_open()
