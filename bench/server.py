@@ -17,8 +17,13 @@ protocols over the `websockets` sans-I/O client, no compression):
 - memory: 10 warm-up clients, then 1,000 idle clients (each reading and discarding what it receives); server
   RSS (VmRSS from /proc/PID/status) after, minus before, divided by 1,000.
 
-Each measurement starts a fresh server. `BENCH_PROFILE=FILE` in the environment of `serve-native` or
-`serve-asgi` runs our server under cProfile and writes the stats to FILE when it exits.
+- big room: 10,000 clients connected one after another into one room, then one sender at 10 Says/s for
+  10 s. Ours serves it without join and leave broadcasts (bench/quiet_chat.py), as the peers' servers do.
+
+`--phases chat,rss,bigroom` and `--servers baseline,aiohttp,socketio,native,asgi` select what runs (the
+baseline always does). Each measurement starts a fresh server. `BENCH_PROFILE=FILE` in the environment of
+`serve-native`, `serve-native-quiet` or `serve-asgi` runs our server under cProfile and writes the stats to
+FILE when it exits.
 """
 
 from __future__ import annotations
@@ -85,9 +90,13 @@ def _raise_nofile() -> None:
 # -- the two servers (subprocess entry points) -----------------------------------------------
 
 
-def _serve_ours(port: int, transport: Transport) -> None:
+def _serve_ours(port: int, transport: Transport, quiet: bool = False) -> None:
     from durable_effect.sockets.server import MemoryStorage
-    from examples.chat.server import make_server
+
+    if quiet:  # the big room: the chat without join and leave broadcasts
+        from bench.quiet_chat import make_server
+    else:
+        from examples.chat.server import make_server
 
     app = make_server(MemoryStorage())
     profile_to = os.environ.get("BENCH_PROFILE")
@@ -512,19 +521,24 @@ async def _run_rss(kind: str) -> float:
         return await _idle_rss(pid, port, kind == "socketio")
 
 
-async def _measure() -> tuple[list[str], list[str]]:
-    rows: list[tuple[str, ...]] = []
-    peer_rows: list[tuple[str, ...]] = []
+PHASES = ("chat", "rss", "bigroom")
+BIG_ROOM_SERVERS = ("baseline", "aiohttp", "native")
+"""Left out of the big room: the ASGI transport and python-socketio (a task and an ASGI send per frame per socket)."""
+BIG_ROOM_KIND = {"native": "native-quiet"}
+"""Ours serves the big room without join and leave broadcasts (bench/quiet_chat.py), as the peers do."""
+
+
+async def _chat_rows(servers: tuple[str, ...], rows: list[tuple[str, ...]], peer_rows: list[tuple[str, ...]]) -> None:
     for burst, n_clients, n_messages in CHAT_CASES:
         case = f"{'burst' if burst else 'chat'}, C = {n_clients}, {n_messages:,} msgs"
-        base = await _run_chat("baseline", burst, n_clients, n_messages)
-        results: dict[str, ChatResult] = {"baseline": base}
-        for kind in (*TRANSPORTS, *PEERS):
+        results: dict[str, ChatResult] = {}
+        for kind in servers:
             results[kind] = await _run_chat(kind, burst, n_clients, n_messages)
+        base = results["baseline"]
         for r in results.values():
             if r.deliveries != r.expected:
                 raise AssertionError(f"{r.deliveries} deliveries, expected {r.expected}")
-        for transport in TRANSPORTS:
+        for transport in (t for t in TRANSPORTS if t in results):
             ours = results[transport]
             ratio = ours.cpu_per_delivery / base.cpu_per_delivery
             rows.append(
@@ -540,6 +554,8 @@ async def _measure() -> tuple[list[str], list[str]]:
                 )
             )
         for kind, label in SERVERS:
+            if kind not in results:
+                continue
             r = results[kind]
             peer_rows.append(
                 (
@@ -550,8 +566,11 @@ async def _measure() -> tuple[list[str], list[str]]:
                     f"{_ms(r.p50)} / {_ms(r.p99)}",
                 )
             )
-    rss = {kind: await _run_rss(kind) for kind in ("baseline", *TRANSPORTS, *PEERS)}
-    for transport in TRANSPORTS:
+
+
+async def _rss_rows(servers: tuple[str, ...], rows: list[tuple[str, ...]], peer_rows: list[tuple[str, ...]]) -> None:
+    rss = {kind: await _run_rss(kind) for kind in servers}
+    for transport in (t for t in TRANSPORTS if t in rss):
         kb = rss[transport] / 1024
         goal_kb = RSS_GOALS_KB[transport]
         goal = "met" if kb <= goal_kb else f"missed by {(kb / goal_kb - 1) * 100:.1f}%"
@@ -568,21 +587,25 @@ async def _measure() -> tuple[list[str], list[str]]:
             )
         )
     for kind, label in SERVERS:
-        peer_rows.append(
-            (
-                f"RSS per idle connection, {IDLE_CLIENTS:,} clients",
-                label,
-                f"{rss[kind] / 1024:.1f} KB",
-                f"{rss[kind] / rss['baseline']:.2f}x",
-                "—",
+        if kind in rss:
+            peer_rows.append(
+                (
+                    f"RSS per idle connection, {IDLE_CLIENTS:,} clients",
+                    label,
+                    f"{rss[kind] / 1024:.1f} KB",
+                    f"{rss[kind] / rss['baseline']:.2f}x",
+                    "—",
+                )
             )
-        )
+
+
+async def _big_room_rows(servers: tuple[str, ...], peer_rows: list[tuple[str, ...]]) -> None:
     base_big: BigRoomResult | None = None
     for kind, label in SERVERS:
-        if kind in ("socketio", "asgi"):
-            continue  # a task and an ASGI send per frame per socket: the chat rows show why they are left out
+        if kind not in servers or kind not in BIG_ROOM_SERVERS:
+            continue
         try:
-            big = await _run_big_room(kind)
+            big = await _run_big_room(BIG_ROOM_KIND.get(kind, kind))
         except TimeoutError:
             peer_rows.append((f"{BIG_ROOM:,} in one room", label, "did not connect them all in time", "—", "—"))
             continue
@@ -606,6 +629,17 @@ async def _measure() -> tuple[list[str], list[str]]:
                 f"{_ms(big.p50)} / {_ms(big.p99)}",
             )
         )
+
+
+async def _measure(phases: tuple[str, ...], servers: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    rows: list[tuple[str, ...]] = []
+    peer_rows: list[tuple[str, ...]] = []
+    if "chat" in phases:
+        await _chat_rows(servers, rows, peer_rows)
+    if "rss" in phases:
+        await _rss_rows(servers, rows, peer_rows)
+    if "bigroom" in phases:
+        await _big_room_rows(servers, peer_rows)
     header = (
         "case",
         "transport",
@@ -620,12 +654,33 @@ async def _measure() -> tuple[list[str], list[str]]:
     return _table(header, rows), _table(peer_header, peer_rows)
 
 
-def main() -> None:
+def _parse_args(argv: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    import argparse
+
+    kinds = tuple(kind for kind, _ in SERVERS)
+    parser = argparse.ArgumentParser(prog="python -m bench.server", description="Self-hosted server benchmark.")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
+    parser.add_argument(
+        "--servers",
+        default=",".join(kinds),
+        help=f"comma-separated, of {', '.join(kinds)} (the websockets baseline always runs: ratios are to it)",
+    )
+    args = parser.parse_args(argv)
+    phases = tuple(p for p in PHASES if p in args.phases.split(","))
+    wanted = set(args.servers.split(",")) | {"baseline"}
+    unknown = (set(args.phases.split(",")) - set(PHASES)) | (wanted - set(kinds))
+    if unknown:
+        parser.error(f"unknown phase or server: {', '.join(sorted(unknown))}")
+    return phases, tuple(k for k in kinds if k in wanted)
+
+
+def main(argv: list[str]) -> None:
+    phases, servers = _parse_args(argv)
     _raise_nofile()
     print("# self-hosted server vs websockets baseline (python -m bench.server)")
     for line in _machine():
         print(line)
-    ours, peers = asyncio.run(_measure())
+    ours, peers = asyncio.run(_measure(phases, servers))
     for line in ours:
         print(line)
     print()
@@ -644,7 +699,9 @@ if __name__ == "__main__":
             _serve_aiohttp(port)
         elif kind == "socketio":
             _serve_socketio(port)
+        elif kind == "native-quiet":
+            _serve_ours(port, "native", quiet=True)
         else:
             _serve_ours(port, "native" if kind == "native" else "asgi")
     else:
-        main()
+        main(sys.argv[1:])
