@@ -676,7 +676,14 @@ async def _rss_rows(servers: tuple[str, ...], rows: list[tuple[str, ...]], peer_
             )
 
 
-async def _big_room_rows(servers: tuple[str, ...], peer_rows: list[tuple[str, ...]]) -> None:
+BIG_ROOM_CONNECT_GOAL = 1.5  # ours ≤ 1.5x the websockets baseline's wall time to connect them all
+BIG_ROOM_P99_GOAL = 0.1  # seconds
+BIG_ROOM_CPU_GOAL = 0.6  # of a core
+
+
+async def _big_room_rows(
+    servers: tuple[str, ...], rows: list[tuple[str, ...]], peer_rows: list[tuple[str, ...]]
+) -> None:
     base_big: BigRoomResult | None = None
     for kind, label in SERVERS:
         if kind not in servers or kind not in BIG_ROOM_SERVERS:
@@ -706,6 +713,34 @@ async def _big_room_rows(servers: tuple[str, ...], peer_rows: list[tuple[str, ..
                 f"{_ms(big.p50)} / {_ms(big.p99)}",
             )
         )
+        if kind in TRANSPORTS and base_big is not big:
+            ratio = big.connect_wall / base_big.connect_wall
+            rows.append(
+                (
+                    f"{BIG_ROOM:,} in one room: connect them all",
+                    kind,
+                    f"{big.connect_wall:.1f} s wall",
+                    f"{base_big.connect_wall:.1f} s wall",
+                    f"{ratio:.2f}x",
+                    _goal(ratio, BIG_ROOM_CONNECT_GOAL),
+                    "—",
+                    "—",
+                )
+            )
+            met = big.p99 < BIG_ROOM_P99_GOAL and big.cpu_share < BIG_ROOM_CPU_GOAL
+            rows.append(
+                (
+                    f"{BIG_ROOM:,} in one room: {BIG_ROOM_RATE:.0f} Says/s for {BIG_ROOM_SECONDS:.0f} s",
+                    kind,
+                    f"{big.cpu_share * 100:.0f}% of a core{delivered}",
+                    f"{base_big.cpu_share * 100:.0f}% of a core",
+                    "—",
+                    f"p99 < {BIG_ROOM_P99_GOAL * 1000:.0f} ms, < {BIG_ROOM_CPU_GOAL:.0%} of a core"
+                    f" ({'met' if met else 'missed'})",
+                    f"{_ms(big.p50)} / {_ms(big.p99)}",
+                    f"{_ms(base_big.p50)} / {_ms(base_big.p99)}",
+                )
+            )
 
 
 async def _measure(phases: tuple[str, ...], servers: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -716,7 +751,7 @@ async def _measure(phases: tuple[str, ...], servers: tuple[str, ...]) -> tuple[l
     if "rss" in phases:
         await _rss_rows(servers, rows, peer_rows)
     if "bigroom" in phases:
-        await _big_room_rows(servers, peer_rows)
+        await _big_room_rows(servers, rows, peer_rows)
     header = (
         "case",
         "transport",
