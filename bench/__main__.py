@@ -6,4 +6,4 @@ if __name__ == "__main__":
     effect_core.main()
     rooms.main()
     tasks.main()
-    server.main()
+    server.main([])
