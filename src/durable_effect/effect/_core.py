@@ -309,6 +309,8 @@ class _Fail(Effect[Never, E, Never]):
 
 
 class _Sync(Effect[A, Never, Never]):
+    """Run a side-effecting function. An exception it raises is a defect."""
+
     __slots__ = ("thunk",)
     _op = OP_SYNC
 
@@ -538,9 +540,15 @@ def die(defect: BaseException) -> Effect[Never]:
     return _Fail(Die(defect))
 
 
-def sync(thunk: Callable[[], A1]) -> Effect[A1]:
-    """Run a side-effecting function. An exception it raises is a defect."""
-    return _Sync(thunk)
+if TYPE_CHECKING:
+
+    def sync(thunk: Callable[[], A1]) -> Effect[A1]:
+        """Run a side-effecting function. An exception it raises is a defect."""
+        ...
+
+else:
+    # The node class itself, as for `succeed`.
+    sync = _Sync
 
 
 def suspend(thunk: Callable[[], Effect[A1, E2, R2]]) -> Effect[A1, E2, R2]:
