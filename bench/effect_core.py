@@ -147,7 +147,7 @@ async def _handler_rows() -> list[Row]:
         for _ in range(REPS):  # interleaved, so drift hits both sides alike
             best_ours = min(best_ours, await _time_effect_handler(ours, HANDLER_CALLS))
             best_base = min(best_base, await _time_async_handler(baseline, HANDLER_CALLS))
-        rows.append(Row(name, best_ours / HANDLER_CALLS, best_base / HANDLER_CALLS, "call", 2.5))
+        rows.append(Row(name, best_ours / HANDLER_CALLS, best_base / HANDLER_CALLS, "call", 2.0))
     return rows
 
 
@@ -200,7 +200,7 @@ def _interpreter_row(steps: Steps) -> Row:
         best_ours / CHAIN_STEPS,
         best_base / CHAIN_STEPS,
         "step",
-        1.5,
+        1.3,
     )
 
 

@@ -4,6 +4,7 @@ asyncio and trio; interruption; and the interpreter's stack safety."""
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from typing import Never
 
 import anyio
@@ -356,3 +357,150 @@ async def test_cancelling_run_promise_closes_a_running_gen_so_its_finally_runs()
 
     assert scope.cancelled_caught
     assert events == ["started", "gen finally"]
+
+
+# -- fast paths: a handler that returns at once, a run of left-nested flat_maps --------
+
+
+@gen
+def _at_once(a: int, *, b: int = 0) -> EffectGen[int]:
+    x = yield from succeed(a)
+    y = yield from sync(lambda: b)
+    return x + y
+
+
+@pytest.mark.anyio
+async def test_a_handler_that_returns_at_once_gives_its_value_with_args_and_kwargs() -> None:
+    assert run_sync(_at_once(1, b=2)) == 3
+    assert run_sync_exit(_at_once(1)) == Success(1)
+    assert await run_promise(_at_once(1, b=2)) == 3
+    assert await run_promise_exit(_at_once(4)) == Success(4)
+
+
+@pytest.mark.anyio
+async def test_a_handler_failing_or_dying_at_its_first_step_fails_as_the_loop_would() -> None:
+    err = NotFound("first")
+    boom = LookupError("first")
+
+    @gen
+    def failing() -> EffectGen[int, NotFound]:
+        return (yield from err)
+
+    @gen
+    def dying() -> EffectGen[int]:
+        return _explode(boom)
+        yield from succeed(0)
+
+    assert run_sync_exit(failing()) == Failure(Fail(err))
+    assert await run_promise_exit(failing()) == Failure(Fail(err))
+    assert run_sync_exit(dying()) == Failure(Die(boom))
+    assert await run_promise_exit(dying()) == Failure(Die(boom))
+    with pytest.raises(LookupError) as info:
+        await run_promise(dying())
+    assert info.value is boom
+    assert "_explode" in [frame.name for frame in traceback.extract_tb(boom.__traceback__)]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_handler_cancelled_at_its_first_step_propagates_the_cancellation() -> None:
+    cancelled = anyio.get_cancelled_exc_class()
+
+    @gen
+    def cancelling() -> EffectGen[int]:
+        raise cancelled()
+        yield from succeed(0)
+
+    with pytest.raises(cancelled):
+        await run_promise(cancelling())
+    with pytest.raises(cancelled):
+        await run_promise_exit(cancelling())
+
+
+def test_a_handler_raising_keyboard_interrupt_at_once_lets_it_through() -> None:
+    @gen
+    def stopping() -> EffectGen[int]:
+        raise KeyboardInterrupt
+        yield from succeed(0)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(stopping())
+
+
+def _raising(err: Exception) -> Callable[[int], Effect[int]]:
+    def continuation(_: int) -> Effect[int]:
+        raise err
+
+    return continuation
+
+
+def _logged(events: list[str], name: str, step: Effect[int]) -> Callable[[int], Effect[int]]:
+    def continuation(n: int) -> Effect[int]:
+        events.append(f"{name}({n})")
+        return step.map(lambda k: n + k)
+
+    return continuation
+
+
+@pytest.mark.anyio
+async def test_a_run_of_flat_maps_calls_each_continuation_once_in_order_around_waits() -> None:
+    events: list[str] = []
+
+    @gen
+    def one() -> EffectGen[int]:
+        return (yield from succeed(1))
+
+    steps: list[tuple[str, Effect[int]]] = [
+        ("value", succeed(1)),
+        ("sync", sync(lambda: 1)),
+        ("sleep", sleep(0).as_(1)),
+        ("gen", one()),
+        ("chain", succeed(0).flat_map(_inc).flat_map(succeed)),
+        ("value", succeed(1)),
+    ]
+    eff: Effect[int] = succeed(0)
+    for name, step in steps:
+        eff = eff.flat_map(_logged(events, name, step))
+
+    assert await run_promise(eff) == 6
+    expected = ["value(0)", "sync(1)", "sleep(2)", "gen(3)", "chain(4)", "value(5)"]
+    assert events == expected
+    events.clear()
+    assert await run_promise(eff) == 6  # an effect runs again from the start
+    assert events == expected
+
+
+def test_a_run_of_flat_maps_stops_at_a_failure_or_defect_and_runs_finalizers() -> None:
+    events: list[str] = []
+    err = NotFound("middle")
+    boom = RuntimeError("middle")
+
+    def chain(middle: Callable[[int], Effect[int, NotFound]]) -> Effect[int, NotFound]:
+        eff: Effect[int, NotFound] = succeed(0)
+        for i in range(10):
+            eff = eff.flat_map(middle if i == 5 else _logged(events, f"step{i}", succeed(1)))
+        return eff.pipe(ensuring(sync(lambda: events.append("finalizer"))))
+
+    assert run_sync_exit(chain(lambda _: fail(err))) == Failure(Fail(err))
+    assert events == ["step0(0)", "step1(1)", "step2(2)", "step3(3)", "step4(4)", "finalizer"]
+    events.clear()
+    assert run_sync_exit(chain(_raising(boom))) == Failure(Die(boom))
+    assert events == ["step0(0)", "step1(1)", "step2(2)", "step3(3)", "step4(4)", "finalizer"]
+    events.clear()
+    recovered = chain(lambda _: fail(err)).pipe(catch_tag(NotFound, lambda e: succeed(-1)))
+    assert run_sync(recovered) == -1
+
+
+@pytest.mark.anyio
+async def test_interrupting_a_run_of_flat_maps_mid_way_runs_finalizers_and_stops() -> None:
+    events: list[str] = []
+    eff: Effect[int] = succeed(0)
+    for i in range(10):
+        eff = eff.flat_map(_logged(events, f"step{i}", never if i == 5 else succeed(1)))
+    eff = eff.pipe(ensuring(sync(lambda: events.append("finalizer"))))
+
+    with anyio.move_on_after(0.01) as scope:
+        await run_promise(eff)
+
+    assert scope.cancelled_caught
+    assert events == ["step0(0)", "step1(1)", "step2(2)", "step3(3)", "step4(4)", "step5(5)", "finalizer"]

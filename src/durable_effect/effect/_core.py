@@ -43,6 +43,8 @@ J = TypeVar("J")
 X = TypeVar("X")
 Ex = TypeVar("Ex", bound=BaseException)
 
+_new = object.__new__  # builds a node without calling its `__init__`
+
 # Operation codes, one per primitive node.
 OP_SUCCEED = 0
 OP_FLAT_MAP = 1
@@ -85,11 +87,17 @@ class Effect(Generic[A, E, R]):
 
     def map(self, f: Callable[[A], B]) -> Effect[B, E, R]:
         """Transform the success value with a plain function."""
-        return _Map(self, f)
+        node: _Map[B, E, R] = _new(_Map)  # no `__init__` call: see `succeed`
+        node.first = self
+        node.f = f
+        return node
 
     def flat_map(self, f: Callable[[A], Effect[B, E2, R2]]) -> Effect[B, E | E2, R | R2]:
         """Run `f(value)` after this effect succeeds."""
-        return _FlatMap(self, f)
+        node: _FlatMap[B, E | E2, R | R2] = _new(_FlatMap)  # no `__init__` call: see `succeed`
+        node.first = self
+        node.f = f
+        return node
 
     def tap(self, f: Callable[[A], Effect[object, E2, R2]]) -> Effect[A, E | E2, R | R2]:
         """Run `f(value)` for its effects, keep this effect's value."""
@@ -519,8 +527,13 @@ if TYPE_CHECKING:
         ...
 
 else:
-    # The node class itself: one call less on the hottest constructor.
-    succeed = _Succeed
+
+    def succeed(value):
+        # `_Succeed(value)` would call `__init__` from C, a fresh interpreter
+        # frame; this call is inlined by the interpreter and costs less.
+        node = _new(_Succeed)
+        node.value = value
+        return node
 
 
 def fail(error: E2) -> Effect[Never, E2]:
@@ -538,9 +551,19 @@ def die(defect: BaseException) -> Effect[Never]:
     return _Fail(Die(defect))
 
 
-def sync(thunk: Callable[[], A1]) -> Effect[A1]:
-    """Run a side-effecting function. An exception it raises is a defect."""
-    return _Sync(thunk)
+if TYPE_CHECKING:
+
+    def sync(thunk: Callable[[], A1]) -> Effect[A1]:
+        """Run a side-effecting function. An exception it raises is a defect."""
+        ...
+
+else:
+
+    def sync(thunk):
+        # Built as in `succeed`.
+        node = _new(_Sync)
+        node.thunk = thunk
+        return node
 
 
 def suspend(thunk: Callable[[], Effect[A1, E2, R2]]) -> Effect[A1, E2, R2]:

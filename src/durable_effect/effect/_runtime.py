@@ -3,7 +3,8 @@
 `run_loop` evaluates an effect tree. Continuations (flat_map and map nodes,
 running generators, fold handlers, finalizers, service scopes) go on a list
 used as a stack, so a chain of a million steps or a generator that yields a
-million times needs no Python stack. The only awaits are the ones an `_Async`
+million times needs no Python stack. A run of left-nested flat_maps takes one
+frame: the list of its continuations, read back in order. The only awaits are the ones an `_Async`
 node asks for, so `run_sync` drives the same coroutine by hand, with every
 `_Async` node turned into the defect `AsyncEffectInSyncRun`.
 """
@@ -21,7 +22,6 @@ from durable_effect.effect._core import (
     OP_ENSURING,
     OP_FAIL,
     OP_FOLD,
-    OP_GEN,
     OP_LOCALLY,
     OP_PROVIDE,
     OP_SERVICE,
@@ -30,6 +30,7 @@ from durable_effect.effect._core import (
     OP_SYNC,
     Effect,
     _FlatMap,
+    _Gen,
     _Locally,
     _Map,
     _Succeed,
@@ -54,6 +55,10 @@ DEFAULT_SERVICES: Mapping[type, object] = {Clock: LiveClock()}
 
 _OP_RESTORE = -1
 _OP_RESUME = -2
+
+
+# Stack frame: the rest of a run of left-nested flat_map continuations.
+_RunIterator: type = type(reversed([]))
 
 
 class MissingServiceError(Exception):
@@ -88,7 +93,6 @@ class _Resume:
 async def run_loop(
     root: Effect[Any, Any, Any],
     services: Mapping[type, object],
-    *,
     sync_only: bool = False,
     unwrap: bool = False,
 ) -> Any:  # Any: an `Exit`, or with `unwrap` the success value itself
@@ -99,18 +103,40 @@ async def run_loop(
     `sync_only` (for `run_sync`) an async node is the defect
     `AsyncEffectInSyncRun` instead of an await, so the loop never suspends.
     """
-    stack: list[Any] = []
-    push = stack.append
-    pop = stack.pop
     cur: Any = root
     value: Any = None
     cause: Cause[Any] | None = None
     cancelled: BaseException | None = None
+    stack: list[Any]
+    if type(root) is _Gen:
+        # A handler: start its generator before setting up the loop. If it
+        # returns at once, as most do, that is the whole run.
+        kwargs = root.kwargs
+        try:
+            g = root.fn(*root.args, **kwargs) if kwargs else root.fn(*root.args)
+            cur = g.send(None)
+        except StopIteration as stop:
+            return stop.value if unwrap else Success(stop.value)
+        except Exception as exc:
+            stack, cur, cause = [], None, Die(exc)
+        except BaseException as exc:
+            # As in the loop below: a cancellation is an interruption; anything else propagates.
+            if not _is_cancellation(exc):
+                raise
+            stack, cur, cause, cancelled = [], None, Interrupt(), exc
+        else:
+            stack = [g]
+    else:
+        stack = []
+    push = stack.append
+    pop = stack.pop
     # Locals: the hot loop compares types by identity instead of reading `_op`.
     gen_type = GeneratorType
     succeed_type = _Succeed
     flat_map_type = _FlatMap
     map_type = _Map
+    gen_node_type = _Gen
+    run_type = _RunIterator
 
     while True:
         try:
@@ -119,7 +145,24 @@ async def run_loop(
                     # Evaluate `cur` down to a value, pushing continuations.
                     while cur is not None:
                         ctype = type(cur)
-                        if ctype is flat_map_type or ctype is map_type:
+                        if ctype is flat_map_type:
+                            nxt = cur.first
+                            if type(nxt) is flat_map_type:
+                                # A left-nested run: collect its continuations on one
+                                # frame, innermost last, and read them back in order.
+                                run = [cur.f]
+                                add = run.append
+                                while True:
+                                    add(nxt.f)
+                                    nxt = nxt.first
+                                    if type(nxt) is not flat_map_type:
+                                        break
+                                push(reversed(run))
+                            else:
+                                push(cur)
+                            cur = nxt
+                            continue
+                        if ctype is map_type:
                             push(cur)
                             cur = cur.first
                             continue
@@ -127,9 +170,9 @@ async def run_loop(
                             value = cur.value
                             cur = None
                             continue
-                        op = cur._op
-                        if op == OP_GEN:
-                            g = cur.fn(*cur.args, **cur.kwargs)
+                        if ctype is gen_node_type:
+                            kwargs = cur.kwargs
+                            g = cur.fn(*cur.args, **kwargs) if kwargs else cur.fn(*cur.args)
                             try:
                                 cur = g.send(None)
                             except StopIteration as stop:
@@ -137,7 +180,9 @@ async def run_loop(
                                 cur = None
                             else:
                                 push(g)
-                        elif op == OP_FOLD or op == OP_ENSURING:
+                            continue
+                        op = cur._op
+                        if op == OP_FOLD or op == OP_ENSURING:
                             push(cur)
                             cur = cur.first
                         elif op == OP_SYNC:
@@ -205,6 +250,16 @@ async def run_loop(
                                 continue
                             push(frame)
                             break
+                        if ftype is run_type:
+                            for f in frame:
+                                cur = f(value)
+                                if type(cur) is not succeed_type:
+                                    push(frame)  # the rest of the run, after `cur`
+                                    break
+                                value = cur.value
+                            else:
+                                continue
+                            break
                         if ftype is map_type:
                             value = frame.f(value)
                             continue
@@ -234,8 +289,11 @@ async def run_loop(
             # Unwind a failure: close generators, restore scopes, find a handler.
             while stack:
                 frame = pop()
-                if type(frame) is gen_type:
+                ftype = type(frame)
+                if ftype is gen_type:
                     frame.close()
+                    continue
+                if ftype is run_type:
                     continue
                 fop = frame._op
                 if fop == OP_FOLD:
@@ -321,7 +379,7 @@ def run_sync(eff: Effect[A, object, Never]) -> A:
     A typed failure is raised as the error itself (a `TaggedError` is an
     exception); a defect re-raises the original exception with its traceback.
     """
-    value: A = _drive_sync(run_loop(eff, DEFAULT_SERVICES, sync_only=True, unwrap=True))
+    value: A = _drive_sync(run_loop(eff, DEFAULT_SERVICES, True, True))
     return value
 
 
@@ -338,5 +396,5 @@ def run_promise(eff: Effect[A, object, Never]) -> Coroutine[object, object, A]:
     finalizers run, then the cancellation propagates. (The interpreter's own
     coroutine is returned, so awaiting it costs no extra frame.)
     """
-    coro: Coroutine[object, object, A] = run_loop(eff, DEFAULT_SERVICES, unwrap=True)
+    coro: Coroutine[object, object, A] = run_loop(eff, DEFAULT_SERVICES, False, True)
     return coro
