@@ -610,7 +610,15 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         if isinstance(socket, Refuse):
             await _deny(scope, send, socket.status, socket.reason)
             return
-        await send({"type": "websocket.accept"})
+        try:
+            await send({"type": "websocket.accept"})
+        except OSError:
+            # The client left while on_connect ran: it is closed in the room
+            # (on_close runs) instead of staying there with nobody reading it.
+            cast("ServerSocket | DirectSocket", socket).mark_closed()
+            self.note_closed(peer, room, id, 1006)
+            await self.instance(room, id).closed(socket, 1006, "")
+            return
         if not isinstance(socket, ServerSocket):
             direct = cast("DirectSocket", socket)
             direct.accepted()
