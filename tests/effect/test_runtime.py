@@ -35,6 +35,7 @@ from durable_effect.effect import (
     run_sync_exit,
     sleep,
     succeed,
+    suspend,
     sync,
     timeout,
 )
@@ -504,3 +505,52 @@ async def test_interrupting_a_run_of_flat_maps_mid_way_runs_finalizers_and_stops
 
     assert scope.cancelled_caught
     assert events == ["step0(0)", "step1(1)", "step2(2)", "step3(3)", "step4(4)", "step5(5)", "finalizer"]
+
+
+# -- `yield from suspend(...)` builds its effect inline ---------------------------------------
+
+
+class Refused(TaggedError):
+    why: str
+
+
+def test_a_suspend_in_a_handler_runs_its_thunk_each_time_and_gives_its_outcome() -> None:
+    built: list[int] = []
+
+    def build() -> Effect[int, Refused]:
+        built.append(len(built))
+        return succeed(len(built)) if len(built) < 3 else fail(Refused(why="third"))
+
+    @gen
+    def handler() -> EffectGen[list[int], Refused]:
+        eff = suspend(build)
+        return [(yield from eff), (yield from eff), (yield from eff)]
+
+    assert run_sync_exit(handler()) == Failure(Fail(Refused(why="third")))
+    assert built == [0, 1, 2]
+    assert run_sync(handler().pipe(catch_tag(Refused, lambda _e: succeed([-1])))) == [-1]
+
+
+def test_a_suspend_whose_thunk_raises_in_a_handler_is_a_defect() -> None:
+    boom = RuntimeError("boom")
+
+    def build() -> Effect[int]:
+        raise boom
+
+    @gen
+    def handler() -> EffectGen[int]:
+        return (yield from suspend(build))
+
+    ex = run_sync_exit(handler())
+    assert isinstance(ex, Failure) and ex.cause.squash() is boom
+
+
+def test_a_long_chain_of_suspends_in_a_handler_takes_no_python_stack() -> None:
+    def countdown(n: int) -> Effect[int]:
+        return suspend(lambda: succeed(0) if n == 0 else countdown(n - 1))
+
+    @gen
+    def handler() -> EffectGen[int]:
+        return (yield from countdown(100_000))
+
+    assert run_sync(handler()) == 0

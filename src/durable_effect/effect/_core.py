@@ -465,6 +465,18 @@ class _Suspend(Effect[A, E, R]):
     def __init__(self, thunk: Callable[[], Effect[Any, Any, Any]]) -> None:
         self.thunk = thunk
 
+    if not TYPE_CHECKING:
+
+        def __iter__(self):
+            # Build the effect inline, as `sync` runs inline; when it is already a
+            # value (the usual case for a ctx operation) the interpreter is not
+            # involved at all. Anything else goes to the interpreter, one level
+            # only, so a long chain of suspends still takes no Python stack.
+            eff = self.thunk()
+            if type(eff) is _Succeed:
+                return eff.value
+            return (yield eff)
+
 
 class _Services(Effect[Mapping[type, object], Never, Never]):
     __slots__ = ()
