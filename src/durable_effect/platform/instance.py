@@ -448,14 +448,24 @@ class InstanceCore(ABC, Generic[E, R]):
             identity = json.dumps({self.kind: self._core_name, "id": self.id})
             await self.host.commit({IDENTITY_KEY: identity}, (), None)
 
-    async def _load_state(self) -> BaseModel | None:
+    def _written(self, key: str) -> str | _Unknown | None:
+        """The current run's own write of `key` (None: deleted), or `_UNKNOWN` if it has none."""
         run = self._run
         if run is not None:
-            if STATE_KEY in run.puts:
-                return decode_model(self.state_model, run.puts[STATE_KEY])
-            if STATE_KEY in run.deletes:
+            if key in run.puts:
+                return run.puts[key]
+            if key in run.deletes:
                 return None
-        raw = self._stored_state
+        return _UNKNOWN
+
+    def _state_json(self) -> str | _Unknown | None:
+        """The state's JSON as the current run sees it: its own write, else the stored
+        state kept in memory (`_UNKNOWN` until storage is first read)."""
+        raw = self._written(STATE_KEY)
+        return self._stored_state if isinstance(raw, _Unknown) else raw
+
+    async def _load_state(self) -> BaseModel | None:
+        raw = self._state_json()
         if isinstance(raw, _Unknown):
             raw = self._stored_state = await self.host.load(STATE_KEY)
         return None if raw is None else decode_model(self.state_model, raw)
@@ -483,13 +493,7 @@ class InstanceCore(ABC, Generic[E, R]):
         """The state as the current run sees it. Decoded from the JSON kept in
         memory (the run's own write, or the stored state): no await, unless the
         instance has not read its storage yet."""
-        run = self._run
-        if run is not None and STATE_KEY in run.puts:
-            raw: str | _Unknown | None = run.puts[STATE_KEY]
-        elif run is not None and STATE_KEY in run.deletes:
-            raw = None
-        else:
-            raw = self._stored_state
+        raw = self._state_json()
         if isinstance(raw, _Unknown):
             return _Async(self._recall_from_storage)
         if raw is None:
@@ -520,11 +524,13 @@ class InstanceCore(ABC, Generic[E, R]):
         return _NONE
 
     def update(self, f: Callable[[Any], Any]) -> Effect[None, E]:
+        def apply(state: Any) -> Effect[None, E]:
+            return _NONE if state is None else self._save_now(f(state))
+
         def run() -> Effect[None, E]:
             current = self._state_now()
-            if type(current) is _Succeed:  # the usual case: one step, no await
-                return _NONE if current.value is None else self._save_now(f(current.value))
-            return current.flat_map(lambda s: _NONE if s is None else self._save_now(f(s)))
+            # The usual case is a value already: one step, no await.
+            return apply(current.value) if type(current) is _Succeed else current.flat_map(apply)
 
         return suspend(run)
 
@@ -532,13 +538,8 @@ class InstanceCore(ABC, Generic[E, R]):
         """A stored value as this run sees it (its own writes included)."""
 
         async def run(_: Mapping[type, object]) -> Success[str | None]:
-            pending = self._run
-            if pending is not None:
-                if key in pending.puts:
-                    return Success(pending.puts[key])
-                if key in pending.deletes:
-                    return Success(None)
-            return Success(await self.host.load(key))
+            written = self._written(key)
+            return Success(await self.host.load(key) if isinstance(written, _Unknown) else written)
 
         return _Async(run)
 
