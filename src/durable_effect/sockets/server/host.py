@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar, cast
 
 import anyio
+from websockets.exceptions import ProtocolError
 from websockets.frames import Frame, Opcode
+from websockets.protocol import Protocol as WebSocketProtocol
 
 from durable_effect.sockets.host import AlarmChange, HostSocket, send_each
 from durable_effect.sockets.server.storage import ServerStorage, StorageBusyError
@@ -24,6 +26,7 @@ __all__ = [
     "ServerSocket",
     "SharedFrame",
     "retry_busy",
+    "send_close",
     "text_frame",
 ]
 
@@ -58,6 +61,19 @@ async def retry_busy(op: Callable[[], T], budget: float | None = None) -> T:
 def text_frame(text: str) -> bytes:
     """One unmasked, unfragmented text frame: what the server sends every socket."""
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+def send_close(conn: WebSocketProtocol, code: int, reason: str) -> None:
+    """A room's `conn.close(code, reason)` on a sans-I/O connection, as both
+    transports send it: a code a server may not send becomes 1000, and the
+    reason is cut to the 123 bytes of UTF-8 a close frame holds."""
+    data = reason.encode()
+    if len(data) > 123:
+        reason = data[:123].decode(errors="ignore")
+    try:
+        conn.send_close(code, reason)
+    except ProtocolError:  # not a code a server may send
+        conn.send_close(1000, reason)
 
 
 class SharedFrame:

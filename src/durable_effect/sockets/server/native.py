@@ -37,7 +37,6 @@ from urllib.parse import parse_qsl, unquote
 
 import anyio
 import h11
-from websockets.exceptions import ProtocolError
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -50,6 +49,7 @@ from durable_effect.sockets.server.host import (
     TOO_SLOW_REASON,
     ServerInstanceHost,
     SharedFrame,
+    send_close,
     text_frame,
 )
 
@@ -82,7 +82,6 @@ _INVALID_DATA: Final = 1007
 _EOF: Final = b""  # what the sans-I/O protocol asks for when the TCP stream should end
 _PEER_CLOSE: Final = object()
 _STATUS_CODES = frozenset(s.value for s in HTTPStatus)
-_VALID_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 
 class NativeSocket(asyncio.Protocol):
@@ -253,12 +252,7 @@ class NativeSocket(asyncio.Protocol):
     def _send_close(self, code: int, reason: str) -> None:
         proto = self.proto
         assert proto is not None
-        if code not in _VALID_CLOSE and not 3000 <= code < 5000:
-            code = 1000
-        try:
-            proto.send_close(code, _short(reason))
-        except ProtocolError:
-            proto.send_close(1000)
+        send_close(proto, code, reason)
         self._pump()
         loop = asyncio.get_running_loop()
         self._abort_timer = loop.call_later(CLOSE_TIMEOUT, self._abort)
@@ -867,11 +861,6 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop, interval: float = ACCEP
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(handle)
-
-
-def _short(reason: str) -> str:
-    data = reason.encode()
-    return reason if len(data) <= 123 else data[:123].decode(errors="ignore")
 
 
 def _is_upgrade(head: bytes) -> bool:

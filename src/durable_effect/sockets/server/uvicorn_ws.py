@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import ProtocolError
 from websockets.protocol import Protocol, State
 from websockets.streams import StreamReader
 
@@ -42,6 +41,7 @@ from durable_effect.sockets.server.host import (
     TOO_SLOW_REASON,
     AttachedSocket,
     SharedFrame,
+    send_close,
     text_frame,
 )
 
@@ -183,10 +183,7 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent or self.transport.is_closing():
             return
         if self.conn.state is State.OPEN:
-            try:
-                self.conn.send_close(code, _short(reason))
-            except ProtocolError:  # not a code a server may send (as on the native transport)
-                self.conn.send_close(1000, _short(reason))
+            send_close(self.conn, code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         disconnect: WebSocketDisconnectEvent = {"type": "websocket.disconnect", "code": code, "reason": reason}
@@ -310,12 +307,6 @@ class UvicornSocket(AttachedSocket):
             self.protocol.close_now(*self._deferred_close)
         elif self._pending:
             self.flush()
-
-
-def _short(reason: str) -> str:
-    """A close reason that fits a close frame (123 bytes of UTF-8)."""
-    data = reason.encode()
-    return reason if len(data) <= 123 else data[:123].decode(errors="ignore")
 
 
 def bounded_protocol(max_buffered_bytes: int) -> type[BoundedWebSocketProtocol]:
