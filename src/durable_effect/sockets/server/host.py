@@ -21,10 +21,12 @@ __all__ = [
     "AttachedSocket",
     "Close",
     "DirectSocket",
+    "FanOut",
     "ServedSocket",
     "ServerInstanceHost",
     "ServerSocket",
     "SharedFrame",
+    "register_fan_out",
     "retry_busy",
     "send_close",
     "text_frame",
@@ -119,6 +121,18 @@ class DirectSocket(ServedSocket, Protocol):
     def mark_closed(self) -> None:
         """The app received `websocket.disconnect`: no more sends."""
         ...
+
+
+FanOut = Callable[[Sequence["ServedSocket"], SharedFrame], tuple[int, list[tuple[int, Exception]]]]
+"""A transport's `send_all` loop for its own socket class (same result as `send_each`)."""
+
+_FAN_OUTS: dict[type, FanOut] = {}
+
+
+def register_fan_out(socket_class: type, fan_out: FanOut) -> None:
+    """Let `ServerInstanceHost.send_all` hand a broadcast whose first socket is
+    exactly of `socket_class` to `fan_out` (which must take sockets of any class)."""
+    _FAN_OUTS[socket_class] = fan_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +246,10 @@ class ServerInstanceHost:
         return await retry_busy(lambda: self.storage.load(self.room, self.id, key))
 
     async def commit(self, puts: Mapping[str, str], deletes: Collection[str], alarm: AlarmChange | None) -> None:
-        await retry_busy(lambda: self.storage.commit(self.room, self.id, puts, deletes, alarm))
+        try:  # the common case, without the retry loop's coroutine
+            self.storage.commit(self.room, self.id, puts, deletes, alarm)
+        except StorageBusyError:
+            await retry_busy(lambda: self.storage.commit(self.room, self.id, puts, deletes, alarm))
         if alarm is not None:
             self._on_alarm_change()
 
@@ -246,6 +263,9 @@ class ServerInstanceHost:
     def send_all(self, sockets: Sequence[HostSocket], frame: str) -> tuple[int, list[tuple[int, Exception]]]:
         shared = SharedFrame(frame)  # serialized once, for every socket that wants the wire bytes
         served = cast("Sequence[ServedSocket]", sockets)  # this host only ever accepts ServedSockets
+        fan_out = _FAN_OUTS.get(type(served[0])) if served else None
+        if fan_out is not None:
+            return fan_out(served, shared)
         return send_each(served, lambda socket: socket.send_shared(shared))
 
     def sockets(self) -> Sequence[ServedSocket]:
