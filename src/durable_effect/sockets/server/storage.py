@@ -71,6 +71,10 @@ CREATE INDEX IF NOT EXISTS alarms_by_time ON alarms (at_ms);
 """
 
 
+_PUT = "INSERT OR REPLACE INTO kv (room, id, key, value) VALUES (?, ?, ?, ?)"
+_DELETE = "DELETE FROM kv WHERE room=? AND id=? AND key=?"
+
+
 class SQLiteStorage:
     """Every instance's state and alarm in one SQLite file."""
 
@@ -108,30 +112,32 @@ class SQLiteStorage:
     ) -> None:
         if not puts and not deletes and alarm is None:
             return
-        with self._lock, _errors():
-            self._db.execute("BEGIN IMMEDIATE")
+        db = self._db
+        with self._lock:
             try:
-                if deletes:
-                    self._db.executemany(
-                        "DELETE FROM kv WHERE room=? AND id=? AND key=?", [(room, id, k) for k in deletes]
-                    )
-                if puts:
-                    self._db.executemany(
-                        "INSERT OR REPLACE INTO kv (room, id, key, value) VALUES (?, ?, ?, ?)",
-                        [(room, id, k, v) for k, v in puts.items()],
-                    )
-                if alarm is not None and alarm.at_ms is None:
-                    self._db.execute("DELETE FROM alarms WHERE room=? AND id=?", (room, id))
-                elif alarm is not None:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO alarms (room, id, at_ms, retries, started) VALUES (?, ?, ?, 0, 0)",
-                        (room, id, alarm.at_ms),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if deletes:
+                        db.executemany(_DELETE, [(room, id, k) for k in deletes])
+                    if len(puts) == 1:
+                        [(key, value)] = puts.items()
+                        db.execute(_PUT, (room, id, key, value))
+                    elif puts:
+                        db.executemany(_PUT, [(room, id, k, v) for k, v in puts.items()])
+                    if alarm is not None and alarm.at_ms is None:
+                        db.execute("DELETE FROM alarms WHERE room=? AND id=?", (room, id))
+                    elif alarm is not None:
+                        db.execute(
+                            "INSERT OR REPLACE INTO alarms (room, id, at_ms, retries, started) VALUES (?, ?, ?, 0, 0)",
+                            (room, id, alarm.at_ms),
+                        )
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:  # what `_errors` does, without a context manager on the hot path
+                raise _storage_error(exc) from None
 
     def delete_all(self, room: str, id: str) -> None:
         with self._lock, _errors():
@@ -179,12 +185,15 @@ def _errors() -> Iterator[None]:
     """SQLite's errors as storage errors: busy (retry) or not."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise StorageBusyError(str(exc)) from None
-        raise StorageError(str(exc)) from None
     except sqlite3.Error as exc:
-        raise StorageError(str(exc)) from None
+        raise _storage_error(exc) from None
+
+
+def _storage_error(exc: sqlite3.Error) -> StorageError:
+    """A busy database (retry later) or another storage error."""
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        return StorageBusyError(str(exc))
+    return StorageError(str(exc))
 
 
 class MemoryStorage:
