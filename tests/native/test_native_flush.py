@@ -35,6 +35,15 @@ class Recorder:
         self.log.append(self.name)
 
 
+def dirty_server(count: int, log: list[str]) -> tuple[NativeServer, list[Recorder]]:
+    """A native server with `count` sockets that each have a frame to write."""
+    server = NativeServer(app())
+    sockets = [Recorder(f"s{i}", log) for i in range(count)]
+    for socket in sockets:
+        socket.mark(server)
+    return server, sockets
+
+
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
@@ -45,11 +54,8 @@ async def test_a_large_pass_is_written_in_chunks_and_the_loop_runs_between_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(native, "FLUSH_CHUNK", 2)
-    server = NativeServer(app())
     log: list[str] = []
-    sockets = [Recorder(f"s{i}", log) for i in range(5)]
-    for socket in sockets:
-        socket.mark(server)
+    server, sockets = dirty_server(5, log)
 
     def meanwhile() -> None:
         # A frame for a socket already written (s0) and for one not reached yet (s3).
@@ -67,11 +73,8 @@ async def test_a_large_pass_is_written_in_chunks_and_the_loop_runs_between_them(
 @pytest.mark.anyio
 async def test_a_pass_within_one_chunk_is_one_loop_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native, "FLUSH_CHUNK", 8)
-    server = NativeServer(app())
     log: list[str] = []
-    sockets = [Recorder(f"s{i}", log) for i in range(8)]
-    for socket in sockets:
-        socket.mark(server)
+    dirty_server(8, log)
     asyncio.get_running_loop().call_soon(lambda: log.append("loop"))
     await settle()
     assert log == [f"s{i}" for i in range(8)] + ["loop"]
