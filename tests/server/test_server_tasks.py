@@ -99,3 +99,25 @@ async def test_a_task_alarm_survives_a_restart(tmp_path: Path) -> None:
                 await anyio.sleep(0.01)
     assert second.storage.next_alarm() is None
     second.storage.close()
+
+
+async def test_idle_task_instances_are_evicted_and_come_back_from_storage(tmp_path: Path) -> None:
+    server = SocketServer(
+        rooms_config,
+        storage=SQLiteStorage(tmp_path / "db.sqlite"),
+        tasks=job_config(Probe()),
+        hibernate_after=0.05,
+    )
+    assert server.tasks is not None
+    async with serve(server) as addr:
+        for n in range(20):  # twenty ids, each used once: none may stay in memory for good
+            api = f"http://{addr}/task/job/j{n}"
+            assert await http("POST", f"{api}/send", {"_tag": "Add", "by": n}) == (200, {"status": "ok"})
+        assert server.tasks.is_loaded("job", "j3")
+        with anyio.fail_after(5):
+            while any(server.tasks.is_loaded("job", f"j{n}") for n in range(20)):
+                await anyio.sleep(0.02)
+        assert server.tasks._last_used == {}  # nothing is kept per evicted id either
+        # The state was in storage: a new instance reads it.
+        assert await http("GET", f"http://{addr}/task/job/j3/state") == (200, {"count": 3, "notes": []})
+        assert server.tasks.is_loaded("job", "j3")

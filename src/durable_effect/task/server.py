@@ -13,6 +13,7 @@ alarm scheduler without their names colliding. The HTTP direct API:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ class ServerTasks(TaskInstanceBackend):
         # The room engine's services (its runtime layer built once), which hold this client too.
         self.engine = TaskEngine(config, client=lambda: self.client, shared=lambda: server.engine.handler_services())
         self._instances: dict[tuple[str, str], TaskInstance] = {}
+        self._last_used: dict[tuple[str, str], float] = {}
 
     def task_instance(self, task: str, id: str) -> TaskInstance:
         key = (task, id)
@@ -52,6 +54,7 @@ class ServerTasks(TaskInstanceBackend):
                 TASK_NAMESPACE + task, id, server.storage, server._alarm_changed, server.clock.now_ms
             )
             inst = self._instances[key] = self.engine.instance(task, id, host)
+        self._last_used[key] = time.monotonic()
         return inst
 
     def alarm_target(self, stored_name: str, id: str) -> TaskInstance | None:
@@ -70,6 +73,16 @@ class ServerTasks(TaskInstanceBackend):
             return False
         del self._instances[(task, id)]
         return True
+
+    def evict_idle(self, cutoff: float) -> None:
+        """Drop every idle instance last used at or before `cutoff` (`time.monotonic()`);
+        the server's evictor calls this with its `hibernate_after`, as for rooms."""
+        for key, used in list(self._last_used.items()):
+            if used <= cutoff and (self.hibernate(*key) or key not in self._instances):
+                self._last_used.pop(key, None)
+
+    def is_loaded(self, task: str, id: str) -> bool:
+        return (task, id) in self._instances
 
     async def api(self, scope: Scope, receive: Receive, send: Send, name: str, id: str, action: str) -> None:
         """Serve `/task/{name}/{id}/{action}`."""

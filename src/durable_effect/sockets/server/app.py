@@ -207,10 +207,10 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
 
     def instance(self, room: str, id: str) -> Instance:
         key = (room, id)
-        self._last_used[key] = time.monotonic()
         inst = self._instances.get(key)
         if inst is None:
             inst = self._instances[key] = self.engine.instance(room, id, self.host(room, id))
+        self._last_used[key] = time.monotonic()  # only for a room that exists
         return inst
 
     def hibernate(self, room: str, id: str) -> bool:
@@ -409,6 +409,8 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
             for key, used in list(self._last_used.items()):
                 if used <= cutoff and self.hibernate(*key):
                     del self._last_used[key]
+            if self.tasks is not None:
+                self.tasks.evict_idle(cutoff)
 
     # -- ASGI ----------------------------------------------------------------------------
 
