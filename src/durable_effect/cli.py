@@ -10,8 +10,10 @@ TypeScript `.d.ts` for browser code.
 
 Settings of `serve` may also come from the environment: DURABLE_EFFECT_HOST,
 DURABLE_EFFECT_PORT (or PORT), DURABLE_EFFECT_DB, DURABLE_EFFECT_LOG_LEVEL,
-DURABLE_EFFECT_TRANSPORT, and DURABLE_EFFECT_API_TOKEN (the direct API's
-bearer token); a command-line option wins over the environment.
+DURABLE_EFFECT_TRANSPORT, DURABLE_EFFECT_ALLOWED_ORIGINS and
+DURABLE_EFFECT_CORS_ORIGINS (comma-separated), and DURABLE_EFFECT_API_TOKEN
+(the direct API's bearer token); a command-line option wins over the
+environment.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "db": "DURABLE_EFFECT_DB",
     "log_level": "DURABLE_EFFECT_LOG_LEVEL",
     "transport": "DURABLE_EFFECT_TRANSPORT",
+    "allow_origin": "DURABLE_EFFECT_ALLOWED_ORIGINS",
+    "cors_origin": "DURABLE_EFFECT_CORS_ORIGINS",
 }
 """The environment variable each `serve` option falls back to (`PORT` too, for the port)."""
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -134,6 +138,19 @@ def _env(option: str, default: str | None) -> str | None:
     return value if value is not None else default
 
 
+def _origins(option: str, given: list[str] | None) -> frozenset[str]:
+    """The origins of a repeatable option, else of its environment variable (comma-separated);
+    each `*` or `scheme://host[:port]`, as a browser sends it in `Origin`."""
+    values = given if given is not None else (_env(option, "") or "").split(",")
+    origins = frozenset(v.strip().rstrip("/").lower() for v in values if v.strip())
+    for origin in origins:
+        scheme, sep, rest = origin.partition("://")
+        if origin != "*" and (not sep or scheme not in ("http", "https") or not rest or "/" in rest):
+            flag = "--" + option.replace("_", "-")
+            _fail(f"{flag}: {origin!r} is not an origin (expected * or http(s)://host[:port])")
+    return origins
+
+
 def _port(value: str) -> int:
     try:
         port = int(value)
@@ -196,6 +213,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="native: asyncio, frames built once; asgi: uvicorn (none: the server's own, native by default);"
         " $DURABLE_EFFECT_TRANSPORT",
     )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="accept WebSocket upgrades from pages of ORIGIN (e.g. https://app.example, or *), besides the"
+        " server's own; repeatable; adds to the server's allowed_origins; $DURABLE_EFFECT_ALLOWED_ORIGINS",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="let pages of ORIGIN (or *) call /api and /task (CORS); repeatable; adds to the server's"
+        " cors_origins; $DURABLE_EFFECT_CORS_ORIGINS",
+    )
     schema = commands.add_parser("schema", help="print the rooms' wire contract (JSON Schema or TypeScript)")
     schema.add_argument("target", help="MODULE:ATTR, a WebSocketRoom, SocketRegistry, SocketConfig or server function")
     schema.add_argument("--typescript", action="store_true", help="print a .d.ts instead of JSON Schema")
@@ -212,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     _check_port_free(args.host, args.port)
     app = load_server(args.target, args.db)
     app.debug = app.debug or args.debug
+    app.allowed_origins |= _origins("allow_origin", args.allow_origin)
+    app.cors_origins |= _origins("cors_origin", args.cors_origin)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     app.run(args.host, args.port, transport=args.transport, log_level=args.log_level)
 

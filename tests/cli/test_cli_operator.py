@@ -10,10 +10,16 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 import durable_effect
 
@@ -67,6 +73,12 @@ def test_help_shows_defaults_and_environment_names() -> None:
         (["serve", ROOMS], {"PORT": "eighty"}, "not a port number: 'eighty'"),
         (["serve", "no-colon"], {}, "expected MODULE:ATTR"),
         (["bogus"], {}, "invalid choice: 'bogus'"),
+        (["serve", ROOMS, "--allow-origin", "app.example"], {}, "--allow-origin: 'app.example' is not an origin"),
+        (
+            ["serve", ROOMS],
+            {"DURABLE_EFFECT_CORS_ORIGINS": "https://a.example/app"},
+            "--cors-origin: 'https://a.example/app'",
+        ),
     ],
 )
 def test_a_mistake_is_one_line_and_a_non_zero_exit(args: list[str], env: dict[str, str], says: str) -> None:
@@ -83,17 +95,16 @@ def test_a_port_in_use_is_one_line(transport: str) -> None:
     assert f"127.0.0.1:{port}" in line and "already in use" in line
 
 
-@pytest.mark.parametrize("transport", ["native", "asgi"])
-def test_serve_takes_its_settings_from_the_environment(tmp_path: Path, transport: str) -> None:
+@contextmanager
+def serving(args: list[str], env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """`durable-effect serve ARGS` on a free port; yield the port and the start-up line."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    db = tmp_path / "rooms.db"
-    env = {**os.environ, "PORT": str(port), "DURABLE_EFFECT_DB": str(db), "DURABLE_EFFECT_TRANSPORT": transport}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "durable_effect", "serve", ROOMS],
+        [sys.executable, "-m", "durable_effect", "serve", *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PORT": str(port), **env},
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -110,10 +121,52 @@ def test_serve_takes_its_settings_from_the_environment(tmp_path: Path, transport
             line = lines.get(timeout=30)
             if "serving" in line:
                 break
-        assert f"serving rooms notes on http://127.0.0.1:{port} ({transport} transport, state in {db})" in line
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
-            assert answer.status == 200
+        yield port, line
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("transport", ["native", "asgi"])
+def test_serve_takes_its_settings_from_the_environment(tmp_path: Path, transport: str) -> None:
+    db = tmp_path / "rooms.db"
+    with serving([ROOMS], {"DURABLE_EFFECT_DB": str(db), "DURABLE_EFFECT_TRANSPORT": transport}) as (port, line):
+        assert f"serving rooms notes on http://127.0.0.1:{port} ({transport} transport, state in {db})" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            assert answer.status == 200
     assert db.exists()
+
+
+def upgrade_status(port: int, origin: str) -> int:
+    """The status of a WebSocket upgrade that a page of `origin` asks for."""
+    try:
+        with connect(f"ws://127.0.0.1:{port}/ws/notes/n1", origin=Origin(origin), open_timeout=10):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+def preflight(port: int, origin: str) -> tuple[int, str | None]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/notes/n1/state",
+        method="OPTIONS",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.headers.get("Access-Control-Allow-Origin")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Access-Control-Allow-Origin")
+
+
+def test_origins_from_the_command_line_and_the_environment() -> None:
+    args = [ROOMS, "--allow-origin", "https://App.example", "--allow-origin", "http://localhost:5173/"]
+    env = {"DURABLE_EFFECT_CORS_ORIGINS": "https://app.example, https://admin.example"}
+    with serving(args, env) as (port, _):
+        assert upgrade_status(port, "https://app.example") == 101
+        assert upgrade_status(port, "http://localhost:5173") == 101
+        assert upgrade_status(port, "https://evil.example") == 403
+        assert preflight(port, "https://admin.example") == (204, "https://admin.example")
+        assert preflight(port, "https://evil.example")[1] is None
+    with serving([ROOMS], {}) as (port, _):  # none given: only the server's own origin
+        assert upgrade_status(port, "https://app.example") == 403
