@@ -141,6 +141,78 @@ async def test_the_fastapi_entry_routes_the_upgrade_before_fastapi(worker_module
     assert json.loads(await empty.text()) is None
 
 
+async def test_with_a_chat_secret_the_user_comes_from_a_signed_token(worker_modules: dict[str, ModuleType]) -> None:
+    entry, world = worker(worker_modules["entry"])
+    world.env.CHAT_SECRET = "s3cret"
+
+    async def upgrade(query: str) -> FakeResponse:
+        request = FakeRequest(f"https://chat.test/ws/chat/r1?{query}", headers={"Upgrade": "websocket"})
+        response = await entry.fetch(request)
+        assert isinstance(response, FakeResponse)
+        return response
+
+    assert (await upgrade("userId=alice")).status == 401  # a claim is not enough
+    forged = worker_modules["entry"].identity.sign("alice", secret=b"another secret")
+    assert (await upgrade(f"token={forged}")).status == 403
+
+    login = await entry.fetch(FakeRequest("https://chat.test/login", "POST", body=json.dumps({"name": " alice "})))
+    assert login.status == 200
+    token = json.loads(await login.text())["token"]
+    opened = await upgrade(f"token={token}&userId=mallory")  # the token decides, not the query
+    assert opened.status == 101
+    await world.settle()
+    (obj,) = world.objects.values()
+    assert [s.tags for s in obj.sockets] == [["alice", "user:alice"]]
+
+    bad = await entry.fetch(FakeRequest("https://chat.test/login", "POST", body="{not json"))
+    assert (bad.status, json.loads(await bad.text())) == (400, {"error": "name is required"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["{not json", "[]", json.dumps({}), json.dumps({"text": 42}), json.dumps({"text": "x" * 20_000})],
+)
+async def test_say_refuses_a_bad_body_with_a_json_error(worker_modules: dict[str, ModuleType], body: str) -> None:
+    entry, world = worker(worker_modules["entry"])
+    alice = await connect(entry, world, "alice")
+    response = await entry.fetch(FakeRequest("https://chat.test/api/chat/r1/say", "POST", body=body))
+    assert response.status == 400
+    assert "error" in json.loads(await response.text())
+    await world.settle()
+    assert alice.frames == []  # nothing reached the room
+
+
+async def test_say_takes_a_bearer_token_when_the_worker_has_an_api_token(
+    worker_modules: dict[str, ModuleType],
+) -> None:
+    entry, world = worker(worker_modules["entry"])
+    world.env.API_TOKEN = "t0ken"
+    alice = await connect(entry, world, "alice")
+    body = json.dumps({"text": "hello"})
+    url = "https://chat.test/api/chat/r1/say"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "t0ken"}):
+        refused = await entry.fetch(FakeRequest(url, "POST", headers, body))
+        assert refused.status == 401, headers
+    allowed = await entry.fetch(FakeRequest(url, "POST", {"Authorization": "Bearer t0ken"}, body))
+    assert allowed.status == 200
+    await world.settle()
+    assert tags(alice.frames) == [("Message", "hello")]
+    # Without a CHAT_SECRET there is no login.
+    assert (await entry.fetch(FakeRequest("https://chat.test/login", "POST", body="{}"))).status == 404
+
+
+async def test_the_fastapi_routes_take_a_bearer_token_when_the_worker_has_an_api_token(
+    worker_modules: dict[str, ModuleType],
+) -> None:
+    entry, world = worker(worker_modules["fastapi_entry"])
+    world.env.API_TOKEN = "t0ken"
+    url = "https://chat.test/api/chat/r1/state"
+    assert (await entry.fetch(FakeRequest(url))).status == 401
+    assert (await entry.fetch(FakeRequest(url, headers={"Authorization": "Bearer nope"}))).status == 401
+    answer = await entry.fetch(FakeRequest(url, headers={"Authorization": "Bearer t0ken"}))
+    assert answer.status == 200 and json.loads(await answer.text()) is None
+
+
 def test_the_worker_ships_the_workers_sdk() -> None:
     # From compatibility date 2026-04-21 the runtime has no built-in `workers`
     # module: the SDK package must be a runtime dependency, bundled with the Worker.

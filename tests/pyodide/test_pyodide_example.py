@@ -64,6 +64,11 @@ def test_the_example_worker_serves_the_chat(entry: NodeHarness) -> None:
 
     answer = h.call("request", url=f"{WORKER}/api/chat/main/say", method="POST", body=json.dumps({"text": "notice"}))
     assert (answer["status"], json.loads(answer["body"])) == (200, {"status": "ok"})
+    for body in ["{not json", json.dumps({"text": 1})]:  # refused with a JSON error, not a crash
+        answer = h.call("request", url=f"{WORKER}/api/chat/main/say", method="POST", body=body)
+        assert (answer["status"], list(json.loads(answer["body"]))) == (400, ["error"]), body
+    answer = h.call("request", url=f"{WORKER}/login", method="POST", body=json.dumps({"name": "ann"}))
+    assert answer["status"] == 404  # no CHAT_SECRET: no logins
     for name, c in clients.items():
         assert [(m["text"], m["userId"]) for m in h.messages(c)] == [("notice", "system")], name
 

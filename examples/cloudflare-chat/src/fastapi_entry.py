@@ -4,8 +4,11 @@
     GET  /api/chat/{id}/state        the room state, or null
     GET  /api/chat/{id}/connections  [{"id", "tags", "state"}, …]  (?tag= to filter)
 
-The WebSocket upgrade (`GET /ws/chat/{id}?userId=…`) is routed to the room's
-Durable Object here, in `fetch`, before FastAPI sees the request: the Workers
+With an `API_TOKEN` secret every route asks for `Authorization: Bearer …`.
+
+The WebSocket upgrade (`GET /ws/chat/{id}?userId=…`, or `?token=…`: see
+rooms.py) is routed to the room's Durable Object here, in `fetch`, before
+FastAPI sees the request: the Workers
 ASGI adapter answers a WebSocket with a socket pair of its own in this
 stateless Worker, and drops the `webSocket` of a 101 response an app returns,
 so the Durable Object's socket would never reach the client through it.
@@ -13,7 +16,9 @@ so the Durable Object's socket would never reach the client through it.
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+import hmac
+
+from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 from workers import Request as WorkerRequest
 from workers import WorkerEntrypoint, asgi
@@ -27,7 +32,17 @@ from rooms import socket_group, upgrade_chat
 # it by that name here: wrangler.jsonc binds class_name "ChatDO" as CHAT_DO.
 ChatDO = socket_group.DO
 
-app = FastAPI()
+
+async def authorized(request: Request) -> None:
+    """With an `API_TOKEN` secret, the request must carry it as a bearer token (async:
+    Pyodide has no threads for FastAPI to run a plain function in)."""
+    token = getattr(request.scope["env"], "API_TOKEN", None)
+    sent = request.headers.get("authorization") or ""
+    if token and not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        raise HTTPException(401, "Authorization: Bearer <API_TOKEN> is required")
+
+
+app = FastAPI(dependencies=[Depends(authorized)])
 
 
 def rooms(request: Request) -> SocketClientService:

@@ -1,5 +1,12 @@
 """The rooms of this Worker: the chat room of examples/chat (`chat/` here is
-that package), on Durable Objects bound as `CHAT_DO` in wrangler.jsonc."""
+that package), on Durable Objects bound as `CHAT_DO` in wrangler.jsonc.
+
+Who connects: with a `CHAT_SECRET` secret (`npx wrangler secret put
+CHAT_SECRET`), the user comes from a signed token (`?token=`, from `POST
+/login`, or from any backend that shares the secret: `chat/identity.py`), as
+on the self-hosted server. Without one, from `?userId=` as the client claims
+it, as the seed's example does: fine for `pywrangler dev`, not for users.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from workers import Request, Response
 
+from chat import identity
 from chat.handlers import config
 from chat.registry import ChatConnection
 from durable_effect.effect import run_promise
@@ -21,14 +29,29 @@ socket_group = make_socket_group_do(config, class_name="ChatDO", binding="CHAT_D
 WS_ROUTE = re.compile(r"^/ws/chat/([^/]+)$")
 
 
+def secret(env: Any) -> bytes | None:
+    """The Worker's `CHAT_SECRET`, if it has one."""
+    value = getattr(env, "CHAT_SECRET", None)
+    return str(value).encode() if value else None
+
+
 async def upgrade_chat(request: Request, env: Any) -> object | None:
-    """Route `GET /ws/chat/{id}?userId=…` (a WebSocket upgrade) to the chat room's
-    Durable Object, whose 101 response carries the WebSocket. None for other requests."""
+    """Route `GET /ws/chat/{id}?token=…` (or `?userId=…` without a secret; a WebSocket
+    upgrade) to the chat room's Durable Object, whose 101 response carries the
+    WebSocket. None for other requests."""
     url = urlsplit(request.url)
     route = WS_ROUTE.match(url.path)
     if route is None or str(request.headers.get("upgrade") or "").lower() != "websocket":
         return None
-    user_id = parse_qs(url.query).get("userId", ["anon"])[0]
+    query = parse_qs(url.query)
+    key = secret(env)
+    if key is None:
+        user_id = query.get("userId", ["anon"])[0]
+    else:
+        verified = identity.verify(query.get("token", [""])[0], secret=key)
+        if isinstance(verified, identity.Invalid):
+            return Response(verified.reason, status=verified.status)
+        user_id = verified
     opts = UpgradeOpts(
         ConnectionInit(
             ChatConnection(user_id=user_id, joined_at=time.time() * 1_000.0),
