@@ -149,3 +149,25 @@ async def test_adjust_wakes_a_repeating_sleeper_at_each_of_its_deadlines() -> No
         assert ticks == [1_000.0, 2_000.0, 3_000.0]
         assert clock.now_ms() == 3_500.0
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_next_wake_and_wake_until_move_through_each_deadline() -> None:
+    clock = TestClock(10_000.0)
+    ticks: list[float] = []
+    assert clock.next_wake() is None
+
+    @gen
+    def ticker() -> EffectGen[None]:
+        while True:
+            yield from sleep("1 second")
+            ticks.append((yield from current_time_millis()))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_promise, with_clock(clock, ticker()))
+        await anyio.wait_all_tasks_blocked()
+        assert clock.next_wake() == 11_000.0
+        await clock.wake_until(12_500.0)  # what a runtime's advance does between its alarms
+        assert ticks == [11_000.0, 12_000.0]
+        assert clock.now_ms() == 12_500.0 and clock.next_wake() == 13_000.0
+        tg.cancel_scope.cancel()

@@ -27,9 +27,11 @@ from durable_effect.effect import (
     Service,
     TaggedError,
     catch_tag,
+    current_time_millis,
     gen,
     promise,
     run_promise,
+    sleep,
     sync,
 )
 from durable_effect.sockets import (
@@ -116,6 +118,7 @@ Action = Literal[
     "say_count",
     "say_then_fail",
     "close_then_fail",
+    "nap",
 ]
 
 
@@ -504,6 +507,10 @@ def _do(ctx: LabCtx, probe: Probe, action: Action, code: int, who: str) -> Effec
     elif action == "unschedule":
         yield from ctx.cancel_schedule()
         probe.next_alarms.append((yield from ctx.next_alarm()))
+    elif action == "nap":  # three naps on the Clock, each logged with the time it ended
+        for _ in range(3):
+            yield from sleep("1 second")
+            probe.log.append(f"nap:{(yield from current_time_millis()):.0f}")
 
 
 def ledger_handlers() -> RoomHandlers[LedgerState, LedgerConn, Credit, LedgerSaid]:

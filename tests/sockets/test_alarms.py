@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import anyio
 import pytest
 
 from durable_effect.effect import run_promise
@@ -160,3 +161,21 @@ async def test_alarm_retries_give_up_after_the_limit(make_runtime: RuntimeFactor
     assert retries == [1, 2, 3, 4, 5, 6]
     assert await run_promise(rt.advance("1 day")) == 0
     assert await run_promise(lab.get_state(ROOM)) == LabState(count=1)
+
+
+async def test_advance_wakes_a_handler_that_sleeps_again_at_each_of_its_deadlines(make_runtime: RuntimeFactory) -> None:
+    # A handler that waits on the clock (a retry's pause, a nap) more than once:
+    # one advance past all its deadlines runs it to the end, each wait ending on time.
+    probe = Probe()
+    rt = make_runtime(lab_config(probe))
+    lab = rt.room(Lab)
+    await run_promise(lab.send(ROOM, Schedule(in_ms=4_500)))  # due after the naps (they hold the instance)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_promise, lab.send(ROOM, Do(action="nap")))
+            await anyio.wait_all_tasks_blocked()
+            assert await run_promise(rt.advance("5 seconds")) == 1
+    naps = [entry for entry in probe.log if entry.startswith("nap:")]
+    assert naps == [f"nap:{START_MS + 1_000 * n:.0f}" for n in (1, 2, 3)]
+    assert probe.alarm_runs == [None]
+    assert rt.clock.now_ms() == START_MS + 5_000

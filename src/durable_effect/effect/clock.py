@@ -53,7 +53,7 @@ class LiveClock(Clock):
 
 
 class TestClock(Clock):
-    """A clock that only moves when told to (`adjust`, `set_time`)."""
+    """A clock that only moves when told to (`adjust`, `set_time`, `wake_until`)."""
 
     __slots__ = ("_now", "_seq", "_sleepers")
     __test__ = False  # a name starting with "Test" is not a pytest test class
@@ -81,6 +81,20 @@ class TestClock(Clock):
         while self._sleepers and self._sleepers[0][0] <= self._now:
             heapq.heappop(self._sleepers)[2].set()
 
+    def next_wake(self) -> float | None:
+        """The earliest time a sleeper waits for, or None when none sleeps."""
+        return self._sleepers[0][0] if self._sleepers else None
+
+    async def wake_until(self, now_ms: float) -> None:
+        """Move the clock to `now_ms` one deadline at a time: the sleepers due at
+        each deadline wake with the clock there and run until blocked (sleeping
+        again counts) before time moves on, so they wake in order."""
+        while self._sleepers and self._sleepers[0][0] <= now_ms:
+            self.set_time(self._sleepers[0][0])
+            await anyio.wait_all_tasks_blocked()
+        self.set_time(now_ms)
+        await anyio.wait_all_tasks_blocked()
+
     def adjust(self, duration: DurationInput) -> Effect[None]:
         """Move time forward one deadline at a time: the sleepers due at each
         deadline wake with the clock at that deadline and run until blocked
@@ -88,12 +102,7 @@ class TestClock(Clock):
         millis = Duration.decode(duration).millis
 
         async def run(_: Mapping[type, object]) -> Exit[None, object]:
-            target = self._now + millis
-            while self._sleepers and self._sleepers[0][0] <= target:
-                self.set_time(self._sleepers[0][0])
-                await anyio.wait_all_tasks_blocked()
-            self.set_time(target)
-            await anyio.wait_all_tasks_blocked()
+            await self.wake_until(self._now + millis)
             return Success(None)
 
         return _Async(run)

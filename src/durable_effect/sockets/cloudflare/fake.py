@@ -600,6 +600,11 @@ class FakeCloudflare:
             if not due:
                 break
             at, key = min(due)
+            wake = self.clock.next_wake()
+            if wake is not None and wake <= at:  # a handler waiting on the clock wakes first
+                await self.clock.wake_until(wake)
+                await self.settle()
+                continue
             obj = self.objects[key]
             self.clock.set_time(max(at, self.clock.now_ms()))
             obj.alarm = None  # the platform deletes an alarm as it runs it
@@ -620,7 +625,8 @@ class FakeCloudflare:
             else:
                 obj.retries = 0
             await self.settle()
-        self.clock.set_time(target)
+        await self.clock.wake_until(target)
+        await self.settle()
         return fired
 
 
