@@ -115,3 +115,25 @@ async def test_a_broadcast_skips_a_closed_socket_and_reaches_the_rest() -> None:
             assert [f["n"] for f in frames] == [0, 0, 1]
         await sender.close()
         await other.close()
+
+
+@pytest.mark.anyio
+async def test_a_socket_whose_write_fails_does_not_stop_the_others(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(native, "FLUSH_CHUNK", 2)
+    log: list[str] = []
+    server, sockets = dirty_server(4, log)
+
+    def broken() -> None:
+        sockets[1].dirty = False
+        raise OSError("the transport is gone")
+
+    monkeypatch.setattr(sockets[1], "flush", broken)
+    await settle()
+    assert log == ["s0", "s2", "s3"]
+    assert "writing to a connection failed" in caplog.text
+    for socket in sockets:  # the next pass still happens
+        socket.mark(server)
+    await settle()
+    assert log == ["s0", "s2", "s3", "s0", "s2", "s3"]

@@ -769,7 +769,10 @@ class NativeServer:
         start = self._cursor
         end = start + FLUSH_CHUNK
         for socket in writing[start:end] if start or end < len(writing) else writing:
-            socket.flush()
+            try:
+                socket.flush()
+            except Exception:  # one socket's failure must not stop the others' writes
+                log.exception("writing to a connection failed")
         if end < len(writing):
             self._cursor = end
             loop.call_soon(self._flush)
