@@ -14,6 +14,8 @@ protocols over the `websockets` sans-I/O client, no compression):
   messages.
 - burst: the same room, but each sender sends all its messages at once (open loop: the server has work
   queued, as under a busy room), then waits for its last one to come back.
+- many rooms: 50 clients spread over 10 rooms, one sender in each, closed loop as in chat (ROOMS_CASE):
+  each Say reaches 5 clients, so the per-event work (and, with SQLite, the commit) weighs most.
 - memory: 10 warm-up clients, then 1,000 idle clients (each reading and discarding what it receives); server
   RSS (VmRSS from /proc/PID/status) after, minus before, divided by 1,000.
 
@@ -28,7 +30,7 @@ baseline always does). Each measurement starts a fresh server. `BENCH_PROFILE=FI
 FILE when it exits.
 
 `python -m bench.server --only baseline,asgi --cases chat50,rss --rounds 3` measures only those servers and
-cases, each round every server in turn (cases: chat50, chat500, burst500, rss).
+cases, each round every server in turn (cases: chat50, chat500, burst500, rooms10, rss).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ HOST = "127.0.0.1"
 BENCH_SECRET = "bench-secret"
 SENDERS = 10
 CHAT_CASES = ((False, 50, 2_000), (False, 500, 400), (True, 500, 400))  # (burst, clients, total messages)
+ROOMS_CASE = (10, 50, 4_000)
+"""Many rooms: (rooms, clients, total messages): the clients spread over the rooms, one sender in each."""
 BIG_ROOM = 10_000  # clients in one room
 BIG_ROOM_RATE = 10.0  # Says per second, from one sender
 BIG_ROOM_SECONDS = 10.0
@@ -201,18 +205,19 @@ def _serve_socketio(port: int) -> None:
     import uvicorn
 
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
-    users: dict[str, str] = {}
+    users: dict[str, tuple[str, str]] = {}  # sid -> (user, room)
 
     @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped
     async def connect(sid: str, environ: dict[str, object]) -> None:
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
-        users[sid] = query.get("userId", ["anon"])[0]
-        await sio.enter_room(sid, query.get("room", ["bench"])[0])
+        users[sid] = (query.get("userId", ["anon"])[0], query.get("room", ["bench"])[0])
+        await sio.enter_room(sid, users[sid][1])
 
     @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped
     async def say(sid: str, data: dict[str, str]) -> None:
-        out = {"_tag": "Message", "text": data["text"], "userId": users.get(sid, "anon"), "ts": time.time() * 1000}
-        await sio.emit("message", out, room="bench")
+        user, room = users.get(sid, ("anon", "bench"))
+        out = {"_tag": "Message", "text": data["text"], "userId": user, "ts": time.time() * 1000}
+        await sio.emit("message", out, room=room)
 
     @sio.event  # type: ignore[untyped-decorator]  # python-socketio is untyped
     async def disconnect(sid: str, *args: object) -> None:
@@ -421,11 +426,15 @@ class _RawClient(_Client, asyncio.BufferedProtocol):
 _READ_BUFFER = memoryview(bytearray(256 << 10))
 
 
-async def _open(port: int, names: list[str], socketio: bool = False, raw: bool = False) -> list[_Client]:
+async def _open(
+    port: int, names: list[str], socketio: bool = False, raw: bool = False, rooms: int = 1
+) -> list[_Client]:
+    """Connect `names` in order; with `rooms`, client i joins room `bench{i % rooms}`."""
     loop = asyncio.get_running_loop()
     clients: list[_Client] = []
-    for name in names:  # one at a time: the servers see the same, gentle, connection rate
-        path = "/socket.io/?EIO=4&transport=websocket&room=bench&" if socketio else "/ws/chat/bench?"
+    for i, name in enumerate(names):  # one at a time: the servers see the same, gentle, connection rate
+        room = "bench" if rooms == 1 else f"bench{i % rooms}"
+        path = f"/socket.io/?EIO=4&transport=websocket&room={room}&" if socketio else f"/ws/chat/{room}?"
         # The peers take the name as given; our chat takes it from a signed token (examples/chat/identity.py).
         token = sign(name, secret=BENCH_SECRET.encode())
         url = f"ws://{HOST}:{port}{path}userId={name}&token={token}"
@@ -477,11 +486,15 @@ async def _send_loop(client: _Client, count: int) -> None:
         await asyncio.wait_for(client.echo.wait(), timeout=PHASE_TIMEOUT)
 
 
-async def _chat(pid: int, port: int, burst: bool, n_clients: int, n_messages: int, socketio: bool) -> ChatResult:
+async def _chat(
+    pid: int, port: int, burst: bool, n_clients: int, n_messages: int, socketio: bool, rooms: int = 1
+) -> ChatResult:
+    """SENDERS of the clients send; with `rooms`, they are one per room (SENDERS = rooms)."""
+    assert rooms in (1, SENDERS)
     clients: list[_Client] = []
     try:
         names = [f"u{i}" for i in range(n_clients)]
-        clients = await asyncio.wait_for(_open(port, names, socketio), timeout=PHASE_TIMEOUT)
+        clients = await asyncio.wait_for(_open(port, names, socketio, rooms=rooms), timeout=PHASE_TIMEOUT)
         await _drain(clients)
         for client in clients:
             client.record = True
@@ -500,7 +513,7 @@ async def _chat(pid: int, port: int, burst: bool, n_clients: int, n_messages: in
             p50=latencies[deliveries // 2],
             p99=latencies[min(deliveries - 1, int(deliveries * 0.99))],
             deliveries=deliveries,
-            expected=per_sender * SENDERS * n_clients,
+            expected=per_sender * SENDERS * n_clients // rooms,
             wall=wall,
         )
     finally:
@@ -601,9 +614,9 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-async def _run_chat(kind: str, burst: bool, n_clients: int, n_messages: int) -> ChatResult:
+async def _run_chat(kind: str, burst: bool, n_clients: int, n_messages: int, rooms: int = 1) -> ChatResult:
     with _server(kind) as (pid, port):
-        return await _chat(pid, port, burst, n_clients, n_messages, kind == "socketio")
+        return await _chat(pid, port, burst, n_clients, n_messages, kind == "socketio", rooms)
 
 
 async def _run_rss(kind: str) -> float:
@@ -619,11 +632,14 @@ BIG_ROOM_KIND = {"native": "native-quiet"}
 
 
 async def _chat_rows(servers: tuple[str, ...], rows: list[tuple[str, ...]], peer_rows: list[tuple[str, ...]]) -> None:
-    for burst, n_clients, n_messages in CHAT_CASES:
-        case = f"{'burst' if burst else 'chat'}, C = {n_clients}, {n_messages:,} msgs"
+    n_rooms, rooms_clients, rooms_messages = ROOMS_CASE
+    cases = [(*case, 1) for case in CHAT_CASES] + [(False, rooms_clients, rooms_messages, n_rooms)]
+    for burst, n_clients, n_messages, rooms in cases:
+        spread = f" in {rooms} rooms" if rooms > 1 else ""
+        case = f"{'burst' if burst else 'chat'}, C = {n_clients}{spread}, {n_messages:,} msgs"
         results: dict[str, ChatResult] = {}
         for kind in servers:
-            results[kind] = await _run_chat(kind, burst, n_clients, n_messages)
+            results[kind] = await _run_chat(kind, burst, n_clients, n_messages, rooms)
         base = results["baseline"]
         for r in results.values():
             if r.deliveries != r.expected:
@@ -632,6 +648,7 @@ async def _chat_rows(servers: tuple[str, ...], rows: list[tuple[str, ...]], peer
             ours = results[transport]
             ratio = ours.cpu_per_delivery / base.cpu_per_delivery
             goal = CPU_GOALS_AT_500.get(transport, CPU_GOALS[transport]) if n_clients >= 500 else CPU_GOALS[transport]
+            goal_text = "—" if rooms > 1 else _goal(ratio, goal)  # the goals are for one room
             rows.append(
                 (
                     f"{case} ({ours.deliveries:,} deliveries)",
@@ -639,7 +656,7 @@ async def _chat_rows(servers: tuple[str, ...], rows: list[tuple[str, ...]], peer
                     f"{ours.cpu_per_delivery * 1e6:.1f} µs",
                     f"{base.cpu_per_delivery * 1e6:.1f} µs",
                     f"{ratio:.2f}x",
-                    _goal(ratio, goal),
+                    goal_text,
                     f"{_ms(ours.p50)} / {_ms(ours.p99)}",
                     f"{_ms(base.p50)} / {_ms(base.p99)}",
                 )
@@ -817,11 +834,14 @@ def main(argv: list[str]) -> None:
 
 # -- a selection of servers and cases (`python -m bench.server --only ...`) -------------------
 
-SELECT_CASES: dict[str, tuple[bool, int, int]] = {
-    f"{'burst' if burst else 'chat'}{n_clients}": (burst, n_clients, n_messages)
-    for burst, n_clients, n_messages in CHAT_CASES
+SELECT_CASES: dict[str, tuple[bool, int, int, int]] = {
+    **{
+        f"{'burst' if burst else 'chat'}{n_clients}": (burst, n_clients, n_messages, 1)
+        for burst, n_clients, n_messages in CHAT_CASES
+    },
+    f"rooms{ROOMS_CASE[0]}": (False, ROOMS_CASE[1], ROOMS_CASE[2], ROOMS_CASE[0]),
 }
-"""The chat cases by name (chat50, chat500, burst500); `rss` is the idle-memory case."""
+"""The chat cases by name (chat50, chat500, burst500, rooms10); `rss` is the idle-memory case."""
 
 
 async def _measure_selected(kinds: list[str], cases: list[str], rounds: int) -> list[str]:
