@@ -27,7 +27,7 @@ protocols over the `websockets` sans-I/O client, no compression):
 `--phases chat,rss,bigroom` and `--servers baseline,aiohttp,socketio,native,asgi` select what runs (the
 baseline always does). Each measurement starts a fresh server. `BENCH_PROFILE=FILE` in the environment of
 `serve-native`, `serve-native-quiet` or `serve-asgi` runs our server under cProfile and writes the stats to
-FILE when it exits.
+FILE when it exits (timed by the wall clock; with `BENCH_PROFILE_CPU=1` too, by the process's CPU time).
 
 `python -m bench.server --only baseline,asgi --cases chat50,rss --rounds 3` measures only those servers and
 cases, each round every server in turn (cases: chat50, chat500, burst500, rooms10, rss).
@@ -128,7 +128,7 @@ def _serve_ours(port: int, transport: Transport, quiet: bool = False, db: bool =
 
     # uvicorn re-raises the SIGTERM it caught once it has shut down: exit through `finally` instead of dying.
     signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(0))
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time) if os.environ.get("BENCH_PROFILE_CPU") else cProfile.Profile()
     profiler.enable()
     try:
         app.run(HOST, port, transport=transport, log_level="warning")

@@ -169,9 +169,9 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         self.guard = ApiGuard(authorize, api_token, trusted_peer)
         """Decides direct-API requests: the token, the `authorize` hook, else loopback peers only."""
         self.allowed_origins = frozenset(allowed_origins)
+        """Origins (`"https://app.example"`, or `"*"`) whose pages may upgrade besides the server's own."""
         self.cors_origins = frozenset(cors_origins)
         """Origins (or `"*"`) whose pages may call `/api` and `/task` (CORS); none by default."""
-        """Origins (`"https://app.example"`, or `"*"`) whose pages may upgrade besides the server's own."""
         self.transport: Transport = transport
         self.clock: Clock = clock if clock is not None else LiveClock()
         self.storage: ServerStorage = storage if storage is not None else MemoryStorage()
