@@ -170,4 +170,8 @@ async def test_next_wake_and_wake_until_move_through_each_deadline() -> None:
         await clock.wake_until(12_500.0)  # what a runtime's advance does between its alarms
         assert ticks == [11_000.0, 12_000.0]
         assert clock.now_ms() == 12_500.0 and clock.next_wake() == 13_000.0
+        assert not await clock.wake_next(12_999.0)  # no deadline by then: nothing moves
+        assert clock.now_ms() == 12_500.0 and ticks == [11_000.0, 12_000.0]
+        assert await clock.wake_next(20_000.0)  # only the earliest deadline
+        assert clock.now_ms() == 13_000.0 and ticks == [11_000.0, 12_000.0, 13_000.0]
         tg.cancel_scope.cancel()

@@ -516,9 +516,8 @@ class ServerTestRuntime:
             target = self.clock.now_ms() + millis
             fired = 0
             while (due := self.storage.next_alarm()) is not None and due.at_ms <= target:
-                wake = self.clock.next_wake()
-                if wake is not None and wake <= due.at_ms:  # a handler waiting on the clock wakes first
-                    await self.clock.wake_until(wake)  # (no settle: a sleeping handler holds its instance)
+                # A sleeper first (no settle after: a sleeping handler holds its instance).
+                if await self.clock.wake_next(due.at_ms):
                     continue
                 self.clock.set_time(max(due.at_ms, self.clock.now_ms()))
                 await self.server.fire_stored_alarm(due)

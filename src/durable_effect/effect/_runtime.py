@@ -4,9 +4,9 @@
 running generators, fold handlers, finalizers, service scopes) go on a list
 used as a stack, so a chain of a million steps or a generator that yields a
 million times needs no Python stack. A run of left-nested flat_maps takes one
-frame: the list of its continuations, read back in order. The only awaits are the ones an `_Async`
-node asks for, so `run_sync` drives the same coroutine by hand, with every
-`_Async` node turned into the defect `AsyncEffectInSyncRun`.
+frame: the list of its continuations, read back in order. The only awaits are
+the ones an `_Async` node asks for, so `run_sync` drives the same coroutine by
+hand, with every `_Async` node turned into the defect `AsyncEffectInSyncRun`.
 """
 
 from __future__ import annotations

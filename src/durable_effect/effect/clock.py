@@ -85,6 +85,17 @@ class TestClock(Clock):
         """The earliest time a sleeper waits for, or None when none sleeps."""
         return self._sleepers[0][0] if self._sleepers else None
 
+    async def wake_next(self, by_ms: float) -> bool:
+        """If a sleeper's deadline comes by `by_ms`, move the clock to the earliest
+        one and let the sleepers due there run until blocked, then say True; a
+        runtime's `advance` calls this before each alarm, so that a handler waiting
+        on the clock (a retry's pause) wakes in time order with the alarms."""
+        wake = self.next_wake()
+        if wake is None or wake > by_ms:
+            return False
+        await self.wake_until(wake)
+        return True
+
     async def wake_until(self, now_ms: float) -> None:
         """Move the clock to `now_ms` one deadline at a time: the sleepers due at
         each deadline wake with the clock there and run until blocked (sleeping

@@ -53,10 +53,10 @@ async def fire_due_alarms(
     fire: Callable[[tuple[str, str], int], Awaitable[bool]],
 ) -> int:
     """Move `clock` to `target_ms`, firing every alarm that comes due in time
-    order, and waking every sleeper on the clock at its own deadline (as
-    `TestClock.adjust` does) in between: `fire((name, id), retry_count)` runs it and says whether it succeeded. A
-    failed alarm is retried with backoff (`alarm_backoff_ms`), at most
-    `ALARM_MAX_RETRIES` times, as Cloudflare does. Gives the number of runs."""
+    order (and waking every sleeper on the clock at its own deadline in
+    between): `fire((name, id), retry_count)` runs it and says whether it
+    succeeded. A failed alarm is retried with backoff (`alarm_backoff_ms`), at
+    most `ALARM_MAX_RETRIES` times, as Cloudflare does. Gives the number of runs."""
     fired = 0
     while True:
         due = [
@@ -65,11 +65,7 @@ async def fire_due_alarms(
         if not due:
             break
         at, key = min(due)
-        wake = clock.next_wake()
-        if wake is not None and wake <= at:
-            # A handler waiting on the clock (a retry's pause) wakes first, and runs
-            # until it waits again; then the alarms are looked at afresh.
-            await clock.wake_until(wake)
+        if await clock.wake_next(at):  # a sleeper came first: look at the alarms afresh
             continue
         store = stores[key]
         clock.set_time(at)

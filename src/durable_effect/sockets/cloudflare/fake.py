@@ -600,9 +600,7 @@ class FakeCloudflare:
             if not due:
                 break
             at, key = min(due)
-            wake = self.clock.next_wake()
-            if wake is not None and wake <= at:  # a handler waiting on the clock wakes first
-                await self.clock.wake_until(wake)
+            if await self.clock.wake_next(at):  # a sleeper came first: look at the alarms afresh
                 await self.settle()
                 continue
             obj = self.objects[key]
