@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from durable_effect.sockets.errors import RoomNotFoundError
-from durable_effect.sockets.server.host import ServerInstanceHost
+from durable_effect.sockets.server.host import ServerInstanceHost, evict_idle
 from durable_effect.task.client import TaskClientService
 from durable_effect.task.engine import TASK_NAMESPACE, TaskEngine, TaskInstance, TaskInstanceBackend
 from durable_effect.task.errors import TaskError, TaskExecutionError, TaskNotFoundError, TaskValidationError
@@ -77,9 +77,7 @@ class ServerTasks(TaskInstanceBackend):
     def evict_idle(self, cutoff: float) -> None:
         """Drop every idle instance last used at or before `cutoff` (`time.monotonic()`);
         the server's evictor calls this with its `hibernate_after`, as for rooms."""
-        for key, used in list(self._last_used.items()):
-            if used <= cutoff and (self.hibernate(*key) or key not in self._instances):
-                self._last_used.pop(key, None)
+        evict_idle(self._last_used, cutoff, self.hibernate, self.is_loaded)
 
     def is_loaded(self, task: str, id: str) -> bool:
         return (task, id) in self._instances

@@ -69,6 +69,7 @@ from durable_effect.sockets.server.host import (
     ServedSocket,
     ServerInstanceHost,
     ServerSocket,
+    evict_idle,
     retry_busy,
 )
 from durable_effect.sockets.server.metrics import ServerMetrics
@@ -406,9 +407,7 @@ class SocketServer(InstanceBackend, Generic[Rooms_co]):
         while True:
             await anyio.sleep(period)
             cutoff = time.monotonic() - self.hibernate_after
-            for key, used in list(self._last_used.items()):
-                if used <= cutoff and self.hibernate(*key):
-                    del self._last_used[key]
+            evict_idle(self._last_used, cutoff, self.hibernate, self.is_loaded)
             if self.tasks is not None:
                 self.tasks.evict_idle(cutoff)
 

@@ -26,6 +26,7 @@ __all__ = [
     "ServerInstanceHost",
     "ServerSocket",
     "SharedFrame",
+    "evict_idle",
     "register_fan_out",
     "retry_busy",
     "send_close",
@@ -58,6 +59,20 @@ async def retry_busy(op: Callable[[], T], budget: float | None = None) -> T:
                 raise
         await anyio.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+def evict_idle(
+    last_used: dict[tuple[str, str], float],
+    cutoff: float,
+    hibernate: Callable[[str, str], bool],
+    is_loaded: Callable[[str, str], bool],
+) -> None:
+    """Drop from memory every instance last used at or before `cutoff`
+    (`time.monotonic()`) that is idle, and forget the use of those gone; rooms
+    and tasks are evicted alike."""
+    for key, used in list(last_used.items()):
+        if used <= cutoff and (hibernate(*key) or not is_loaded(*key)):
+            del last_used[key]
 
 
 def text_frame(text: str) -> bytes:
