@@ -11,7 +11,6 @@ A request the Worker cannot take is answered 4xx with `{"error": …}`, never a 
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from urllib.parse import unquote, urlsplit
@@ -21,7 +20,7 @@ from workers import Request, Response, WorkerEntrypoint
 from chat import identity
 from chat.registry import Say
 from durable_effect.effect import run_promise
-from rooms import secret, socket_group, upgrade_chat
+from rooms import API_TOKEN_REQUIRED, api_allowed, secret, socket_group, upgrade_chat
 
 # The runtime exports the class under its own name (class_name="ChatDO") and finds
 # it by that name here: wrangler.jsonc binds class_name "ChatDO" as CHAT_DO.
@@ -70,11 +69,8 @@ class Default(WorkerEntrypoint):
         return Response.json({"userId": name, "token": identity.sign(name, secret=key)})
 
     async def say(self, request: Request, room_id: str) -> Response:
-        token = getattr(self.env, "API_TOKEN", None)
-        if token:
-            sent = str(request.headers.get("authorization") or "")
-            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-                return error(401, "Authorization: Bearer <API_TOKEN> is required")
+        if not api_allowed(self.env, request.headers.get("authorization")):
+            return error(401, API_TOKEN_REQUIRED)
         body = await json_body(request)
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str):

@@ -16,8 +16,6 @@ so the Durable Object's socket would never reach the client through it.
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 from workers import Request as WorkerRequest
@@ -26,7 +24,7 @@ from workers import WorkerEntrypoint, asgi
 from chat.registry import Chat, ChatState, Say
 from durable_effect.effect import run_promise
 from durable_effect.sockets import SocketClientService
-from rooms import socket_group, upgrade_chat
+from rooms import API_TOKEN_REQUIRED, api_allowed, socket_group, upgrade_chat
 
 # The runtime exports the class under its own name (class_name="ChatDO") and finds
 # it by that name here: wrangler.jsonc binds class_name "ChatDO" as CHAT_DO.
@@ -36,10 +34,8 @@ ChatDO = socket_group.DO
 async def authorized(request: Request) -> None:
     """With an `API_TOKEN` secret, the request must carry it as a bearer token (async:
     Pyodide has no threads for FastAPI to run a plain function in)."""
-    token = getattr(request.scope["env"], "API_TOKEN", None)
-    sent = request.headers.get("authorization") or ""
-    if token and not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-        raise HTTPException(401, "Authorization: Bearer <API_TOKEN> is required")
+    if not api_allowed(request.scope["env"], request.headers.get("authorization")):
+        raise HTTPException(401, API_TOKEN_REQUIRED)
 
 
 app = FastAPI(dependencies=[Depends(authorized)])

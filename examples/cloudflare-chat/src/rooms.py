@@ -10,6 +10,7 @@ it, as the seed's example does: fine for `pywrangler dev`, not for users.
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from typing import Any
@@ -27,6 +28,18 @@ from durable_effect.sockets.cloudflare import make_socket_group_do
 socket_group = make_socket_group_do(config, class_name="ChatDO", binding="CHAT_DO")
 
 WS_ROUTE = re.compile(r"^/ws/chat/([^/]+)$")
+
+
+API_TOKEN_REQUIRED = "Authorization: Bearer <API_TOKEN> is required"
+
+
+def api_allowed(env: Any, authorization: str | None) -> bool:
+    """With an `API_TOKEN` secret, whether the request's `Authorization` header carries it
+    as a bearer token (compared in constant time); without one, every request is."""
+    token = getattr(env, "API_TOKEN", None)
+    if not token:
+        return True
+    return hmac.compare_digest((authorization or "").encode(), f"Bearer {token}".encode())
 
 
 def secret(env: Any) -> bytes | None:
