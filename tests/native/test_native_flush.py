@@ -1,6 +1,7 @@
 """How the native transport writes a broadcast: one loop over the room's sockets
 queues the frame's bytes (`_fan_out`), and the writes go out `FLUSH_CHUNK`
-sockets per loop turn, the loop reading between the chunks."""
+sockets per loop turn, the loop reading between the chunks (and the ASGI
+transport's `Flusher`, which writes a loop turn's sockets in one callback)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from websockets.asyncio.client import connect
 
 from durable_effect.sockets.server import native
 from durable_effect.sockets.server.native import NativeServer, NativeSocket
+from durable_effect.sockets.server.uvicorn_ws import Flusher, UvicornSocket
 from tests.server.server_helpers import recv, serve
 from tests.server.test_server_writes import app
 
@@ -137,3 +139,20 @@ async def test_a_socket_whose_write_fails_does_not_stop_the_others(
         socket.mark(server)
     await settle()
     assert log == ["s0", "s2", "s3", "s0", "s2", "s3"]
+
+
+def test_the_uvicorn_flusher_goes_on_past_a_socket_whose_write_fails(caplog: pytest.LogCaptureFixture) -> None:
+    # The ASGI transport's twin of the pass above: one callback per loop turn.
+    log: list[str] = []
+    sockets = [Recorder(f"s{i}", log) for i in range(3)]
+    flusher = Flusher()
+
+    def broken() -> None:
+        raise OSError("the transport is gone")
+
+    setattr(sockets[1], "flush", broken)  # noqa: B010  # an instance attribute shadows the method
+    flusher.dirty.extend(cast("list[UvicornSocket]", sockets))
+    flusher.flush()
+    assert log == ["s0", "s2"]
+    assert "writing to a connection failed" in caplog.text
+    assert flusher.dirty == []

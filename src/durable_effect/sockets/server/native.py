@@ -768,7 +768,7 @@ class NativeServer:
         writing = self._writing
         start = self._cursor
         end = start + FLUSH_CHUNK
-        for socket in writing[start:end] if start or end < len(writing) else writing:
+        for socket in writing[start:end]:
             try:
                 socket.flush()
             except Exception:  # one socket's failure must not stop the others' writes

@@ -27,6 +27,7 @@ the app, so what one connection has queued is bounded by one read.
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import GeneratorType
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from websockets.http11 import Request
 
     from durable_effect.sockets.server.app import SocketServer
+
+log = logging.getLogger("durable_effect.server")
 
 __all__ = [
     "CLOSE_GRACE",
@@ -86,7 +89,10 @@ class Flusher:
     def flush(self) -> None:
         dirty, self.dirty = self.dirty, []
         for socket in dirty:
-            socket.flush()
+            try:
+                socket.flush()
+            except Exception:  # one socket's failure must not stop the others' writes
+                log.exception("writing to a connection failed")
 
 
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
